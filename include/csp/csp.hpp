@@ -1,0 +1,6 @@
+// csp.hpp: all of csp. Each part also has its own header.
+#pragma once
+
+#include "csp/channel.hpp"
+#include "csp/channel_status.hpp"
+#include "csp/panic_error.hpp"

@@ -1,0 +1,314 @@
+// core.hpp: what every channel flavor shares — the lock, the closed flag, the queues of blocked
+// parties, blocking with deadlines, close(), and the hooks that select uses.
+//
+// Algorithm: Go's runtime/chan.go (one lock per channel, FIFO queues of blocked operations,
+// direct hand-off to a blocked partner), with crossbeam-channel's waiter protocol for blocking
+// and select (a CAS on the waiter decides, so a select registers on each channel separately and
+// never holds two channel locks at once).
+//
+// Invariants (with lock_ held):
+//   - an operation in a queue belongs to a waiter that is blocked in this channel or in a select
+//     that includes it; once its waiter leaves `waiting` it is dropped by whoever meets it next,
+//     or by its owner;
+//   - closed_ never goes back to false; after close, both queues hold no waiting operation;
+//   - a value is moved exactly once: into a ring slot, or into a receiver's slot, or not at all.
+//
+// Exceptions: values move with std::move_if_noexcept, so a type whose move may throw is copied
+// and its source survives a failure. When the move throws, the party doing the move gets the
+// exception and the channel is as before: a value being sent stays with its sender, a value
+// being received stays in the ring or with its sender. A blocked partner whose value could not
+// be moved is woken with `retry` and runs its own operation again, so the exception reaches the
+// party that owns the value.
+//
+// Memory ordering: lock_ orders everything done under it; a value handed to a blocked party is
+// published by waiter::finish (release) and read after waiter::wait (acquire). Hence a send
+// happens before the receive that gets its value completes, and close() happens before a receive
+// that reports closed (Go's memory model, MM-1 and MM-2); for capacity 0 the receive also happens
+// before the send completes (MM-3), and for capacity C the k-th receive before the (k+C)-th send
+// completes (MM-4), because the sender that waits for room is completed under the same lock.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <type_traits>
+#include <utility>
+
+#include "csp/channel_status.hpp"
+#include "csp/detail/adaptive_mutex.hpp"
+#include "csp/detail/thread_annotations.hpp"
+#include "csp/detail/waiter.hpp"
+#include "csp/panic_error.hpp"
+
+namespace csp::detail {
+
+[[noreturn]] void throw_panic(const char* text);
+
+inline bool deadline_passed(steady_time deadline) noexcept {
+  return deadline != no_deadline && std::chrono::steady_clock::now() >= deadline;
+}
+
+// Waiters to finish once the channel lock is released: waking a thread is a system call, and
+// a woken party should not find the lock still held. A channel operation completes at most one
+// partner, and may owe a second one a retry.
+class wake_list {
+ public:
+  wake_list() = default;
+  wake_list(const wake_list&) = delete;
+  wake_list& operator=(const wake_list&) = delete;
+
+  void add(waiter* w, waiter::outcome how) noexcept {
+    assert(count_ < 2);
+    entries_[count_++] = {w, how};
+  }
+  void run() noexcept {
+    for (int i = 0; i < count_; ++i) entries_[i].target->finish(entries_[i].how);
+    count_ = 0;
+  }
+
+ private:
+  struct entry {
+    waiter* target;
+    waiter::outcome how;
+  };
+  entry entries_[2];
+  int count_ = 0;
+};
+
+// Holds the channel lock for a scope and finishes the collected waiters after releasing it,
+// on every exit path, exceptions included.
+class CSP_SCOPED_CAPABILITY locked_section {
+ public:
+  explicit locked_section(adaptive_mutex& mutex) CSP_ACQUIRE(mutex) : mutex_(mutex) {
+    mutex_.lock();
+  }
+  ~locked_section() CSP_RELEASE() {
+    mutex_.unlock();
+    wakes.run();
+  }
+  locked_section(const locked_section&) = delete;
+  locked_section& operator=(const locked_section&) = delete;
+
+  wake_list wakes;
+
+ private:
+  adaptive_mutex& mutex_;
+};
+
+template <class T>
+class channel_core {
+ public:
+  explicit channel_core(std::size_t capacity) noexcept : capacity_(capacity) {}
+  virtual ~channel_core() = default;
+  channel_core(const channel_core&) = delete;
+  channel_core& operator=(const channel_core&) = delete;
+
+  std::size_t capacity() const noexcept { return capacity_; }
+  std::size_t size() const noexcept { return count_.load(std::memory_order_relaxed); }
+
+  // Sends `value`, moving from it only if the send happens. Returns false when `deadline`
+  // passed first. Throws panic_error if the channel is or becomes closed.
+  bool send(T& value, steady_time deadline) {
+    {
+      locked_section section(lock_);
+      if (closed_.load(std::memory_order_relaxed)) throw_panic("send on closed channel");
+      if (send_locked(value, section.wakes)) return true;
+      if (deadline_passed(deadline)) return false;
+    }
+    return send_blocking(value, deadline);
+  }
+
+  // Sends `value` if that needs no waiting. Throws panic_error on a closed channel, as Go's
+  // select with a default case does.
+  bool try_send(T& value) {
+    // A closed channel cannot go back to open, and a full buffer without waiting receivers
+    // stays unable to take a value until someone takes the lock; so seeing "full" and then
+    // "open" without the lock is an answer that was true at one instant (Go's chansend).
+    if (capacity_ > 0 && count_.load(std::memory_order_acquire) == capacity_ &&
+        !closed_.load(std::memory_order_acquire)) {
+      return false;
+    }
+    locked_section section(lock_);
+    if (closed_.load(std::memory_order_relaxed)) throw_panic("send on closed channel");
+    return send_locked(value, section.wakes);
+  }
+
+  // Receives into `out` (left empty unless success). Returns success, closed (closed and
+  // drained), or timeout.
+  channel_status receive(std::optional<T>& out, steady_time deadline) {
+    {
+      locked_section section(lock_);
+      const channel_status status = receive_locked(out, section.wakes);
+      if (status != channel_status::empty) return status;
+      if (deadline_passed(deadline)) return channel_status::timeout;
+    }
+    return receive_blocking(out, deadline);
+  }
+
+  // Receives into `out` if that needs no waiting: success, empty or closed.
+  channel_status try_receive(std::optional<T>& out) {
+    // Same argument as in try_send: "empty" then "open" held together at the first load.
+    if (capacity_ > 0 && count_.load(std::memory_order_acquire) == 0 &&
+        !closed_.load(std::memory_order_acquire)) {
+      return channel_status::empty;
+    }
+    locked_section section(lock_);
+    return receive_locked(out, section.wakes);
+  }
+
+  // Closes the channel: blocked receivers wake with "closed", blocked senders wake and throw.
+  void close() {
+    wait_queue woken;
+    {
+      lock_guard guard(lock_);
+      if (closed_.load(std::memory_order_relaxed)) throw_panic("close of closed channel");
+      closed_.store(true, std::memory_order_release);
+      while (operation* op = receivers_.claim_first(nullptr)) woken.push_back(*op);
+      while (operation* op = senders_.claim_first(nullptr)) woken.push_back(*op);
+    }
+    // Finish outside the lock. Unlink each operation first: its owner may return, and reuse or
+    // free the node, the moment it sees the new state.
+    while (operation* op = woken.front()) {
+      woken.remove(*op);
+      op->owner->finish(waiter::outcome::closed);
+    }
+  }
+
+  bool is_closed() const noexcept { return closed_.load(std::memory_order_acquire); }
+
+  // Select hooks. A select first tries every case with try_send/try_receive; if none can
+  // proceed it queues one operation per case with enqueue_*, which refuses (returns false) when
+  // the case became ready meanwhile; after waking it removes what is still queued with
+  // dequeue_*. `op.owner` is the select's waiter, which never pairs with its own other cases.
+  bool enqueue_send(operation& op) {
+    lock_guard guard(lock_);
+    if (closed_.load(std::memory_order_relaxed) || can_send_locked(op.owner)) return false;
+    senders_.push_back(op);
+    return true;
+  }
+  bool enqueue_receive(operation& op) {
+    lock_guard guard(lock_);
+    if (closed_.load(std::memory_order_relaxed) || can_receive_locked(op.owner)) return false;
+    receivers_.push_back(op);
+    return true;
+  }
+  void dequeue_send(operation& op) {
+    lock_guard guard(lock_);
+    if (op.linked) senders_.remove(op);
+  }
+  void dequeue_receive(operation& op) {
+    lock_guard guard(lock_);
+    if (op.linked) receivers_.remove(op);
+  }
+
+ protected:
+  // Flavor hooks, called with lock_ held on an open channel (send) or any channel (receive).
+  // send_locked: completes the send now and returns true, or returns false (it would block).
+  // receive_locked: success, empty (it would block) or closed (closed and drained).
+  virtual bool send_locked(T& value, wake_list& wakes) CSP_REQUIRES(lock_) = 0;
+  virtual channel_status receive_locked(std::optional<T>& out, wake_list& wakes)
+      CSP_REQUIRES(lock_) = 0;
+  // Whether a send / receive could complete now, not counting operations of `self`.
+  virtual bool can_send_locked(const waiter* self) const CSP_REQUIRES(lock_) = 0;
+  virtual bool can_receive_locked(const waiter* self) const CSP_REQUIRES(lock_) = 0;
+
+  // Moves `value` into the slot of `op`, a receive operation this call claimed, and schedules
+  // its owner's wake-up. If the move throws, the owner is told to retry and the exception
+  // propagates to the sender, which still owns its value.
+  static void hand_to(operation& op, T& value, wake_list& wakes) {
+    auto& slot = *static_cast<std::optional<T>*>(op.slot);
+    try {
+      slot.emplace(std::move_if_noexcept(value));
+    } catch (...) {
+      wakes.add(op.owner, waiter::outcome::retry);
+      throw;
+    }
+    wakes.add(op.owner, waiter::outcome::success);
+  }
+
+  // Moves the value of `op`, a send operation this call claimed, into `out`; as hand_to, the
+  // exception goes to the receiver and the sender retries with its value intact.
+  static void take_from(operation& op, std::optional<T>& out, wake_list& wakes) {
+    T& source = *static_cast<T*>(op.slot);
+    try {
+      out.emplace(std::move_if_noexcept(source));
+    } catch (...) {
+      wakes.add(op.owner, waiter::outcome::retry);
+      throw;
+    }
+    wakes.add(op.owner, waiter::outcome::success);
+  }
+
+  const std::size_t capacity_;
+  // Values in the buffer; written under lock_, read without it by size() and the fast paths.
+  std::atomic<std::size_t> count_{0};
+  std::atomic<bool> closed_{false};  // written under lock_
+  adaptive_mutex lock_;
+  wait_queue senders_ CSP_GUARDED_BY(lock_);
+  wait_queue receivers_ CSP_GUARDED_BY(lock_);
+
+ private:
+  bool send_blocking(T& value, steady_time deadline) {
+    waiter self;
+    operation op{&self, &value};
+    for (;;) {
+      {
+        locked_section section(lock_);
+        if (closed_.load(std::memory_order_relaxed)) throw_panic("send on closed channel");
+        if (send_locked(value, section.wakes)) return true;
+        if (deadline_passed(deadline)) return false;
+        // Prepare for blocking: from here a receiver or close() may claim `op`.
+        senders_.push_back(op);
+      }
+      const waiter::result result = self.wait(deadline);
+      if (result.final_phase == waiter::phase::aborted) {
+        lock_guard guard(lock_);
+        if (op.linked) senders_.remove(op);
+        return false;
+      }
+      switch (result.how) {
+        case waiter::outcome::success:
+          return true;
+        case waiter::outcome::closed:
+          throw_panic("send on closed channel");
+        case waiter::outcome::retry:
+          self.reset();
+          break;
+      }
+    }
+  }
+
+  channel_status receive_blocking(std::optional<T>& out, steady_time deadline) {
+    waiter self;
+    operation op{&self, &out};
+    for (;;) {
+      {
+        locked_section section(lock_);
+        const channel_status status = receive_locked(out, section.wakes);
+        if (status != channel_status::empty) return status;
+        if (deadline_passed(deadline)) return channel_status::timeout;
+        // Prepare for blocking: from here a sender or close() may claim `op`.
+        receivers_.push_back(op);
+      }
+      const waiter::result result = self.wait(deadline);
+      if (result.final_phase == waiter::phase::aborted) {
+        lock_guard guard(lock_);
+        if (op.linked) receivers_.remove(op);
+        return channel_status::timeout;
+      }
+      switch (result.how) {
+        case waiter::outcome::success:
+          return channel_status::success;
+        case waiter::outcome::closed:
+          return channel_status::closed;
+        case waiter::outcome::retry:
+          self.reset();
+          break;
+      }
+    }
+  }
+};
+
+}  // namespace csp::detail

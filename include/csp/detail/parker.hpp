@@ -1,0 +1,55 @@
+// parker.hpp: the seam between a blocked party and whatever puts it to sleep.
+//
+// Channels, select and the sync primitives never know whether the party that blocks is an OS
+// thread, a goroutine or (later) a C++20 coroutine. They see a waiter (waiter.hpp) whose state
+// word changes when its operation completes, and the waiter's parker, which sleeps until that
+// word changes. Two implementations exist: the OS-thread parker below (spin briefly, then a
+// futex on the word itself) and the goroutine parker in src/runtime/ (switch to the scheduler;
+// the partner makes the goroutine runnable again). Neither header includes the other.
+//
+// Protocol, for any parker:
+//   park(word, observed, deadline)  Blocks while `word == observed`, until unpark() or
+//                                    `deadline`; may return early. Before it truly sleeps it
+//                                    sets sleeping_bit in the word by a CAS from `observed`, so
+//                                    the party that next changes the word sees the bit in the
+//                                    value it replaced and knows to call unpark().
+//   unpark(word)                    Called by that party after its change, only when the
+//                                    replaced value had sleeping_bit. It must not read `word`:
+//                                    the owner may already have seen the change and returned.
+// Memory ordering: parkers add none; the waiter's state word carries the happens-before edge
+// (release by the party that completes the operation, acquire by the owner that sees it).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+#include "csp/detail/futex.hpp"
+
+namespace csp::detail {
+
+// The bit of a waiter's state word that says "the owner sleeps: wake me".
+inline constexpr std::uint32_t sleeping_bit = 1u << 2;
+
+class parker {
+ public:
+  virtual void park(std::atomic<std::uint32_t>& word, std::uint32_t observed,
+                    steady_time deadline) = 0;
+  virtual void unpark(std::atomic<std::uint32_t>& word) noexcept = 0;
+
+ protected:
+  ~parker() = default;
+};
+
+// Returns the parker of the calling context: the running goroutine's inside the runtime, else
+// the process-wide OS-thread parker. Defined out of line on purpose: a goroutine may resume on
+// another thread, and an inlined thread_local access could be cached across that switch.
+parker& current_parker() noexcept;
+
+// Installs `p` as the calling thread's parker (nullptr restores the OS-thread parker). The
+// runtime calls it around every switch into a goroutine.
+void set_current_parker(parker* p) noexcept;
+
+// Returns the OS-thread parker: a bounded spin, then a futex wait on the word.
+parker& thread_parker() noexcept;
+
+}  // namespace csp::detail

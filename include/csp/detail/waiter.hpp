@@ -1,0 +1,207 @@
+// waiter.hpp: a blocked party, and the operations it has queued on channels.
+//
+// A waiter is one party (thread or goroutine) blocked in one channel operation or one select.
+// It owns a 32-bit state word; every decision about the party is a transition of that word, and
+// the first CAS wins. A select queues one `operation` per case, all pointing at the same waiter,
+// so at most one case can ever be claimed: a losing case never delivers or consumes a value.
+//
+// State word: [ case index : 24 | outcome : 2 | sleeping : 1 | phase : 2 ]
+//
+//   phase      meaning                                        who moves it, and where to
+//   waiting    queued, nobody has decided yet                 a partner: -> claimed (CAS)
+//                                                             the owner: -> aborted (CAS)
+//   claimed    a partner won; it is moving the value now      that partner: -> done
+//   done       finished with `outcome` for case `index`       the owner: reset() for a retry
+//   aborted    the owner gave up (deadline, or a select that  nobody
+//              saw a case become ready while queuing)
+//
+//   outcome    success: the value moved; closed: the channel was closed (receive: no value,
+//              send: the owner throws); retry: the partner could not move the value (T's
+//              move constructor threw) and the owner must run its operation again.
+//
+// Claims are final, so a party that finds a node in any phase but `waiting` may drop it from
+// its queue: the owner will not be woken through it. The owner unlinks what is left.
+//
+// Memory ordering: finish() publishes with release what the partner wrote into the owner's
+// slot; wait() reads the final state with acquire, so the owner sees the value.
+// Lifetime: a waiter lives on its owner's stack; partners touch it only between a successful
+// try_claim() and the finish() that ends their access.
+#pragma once
+
+#include <atomic>
+#include <cassert>
+#include <cstdint>
+
+#include "csp/detail/futex.hpp"
+#include "csp/detail/parker.hpp"
+
+namespace csp::detail {
+
+class waiter {
+ public:
+  enum class phase : std::uint32_t { waiting = 0, claimed = 1, done = 2, aborted = 3 };
+  enum class outcome : std::uint32_t { success = 0, closed = 1, retry = 2 };
+
+  // What wait() returns: the final phase (done or aborted), and for done the outcome and case.
+  struct result {
+    phase final_phase;
+    outcome how;
+    std::uint32_t case_index;
+  };
+
+  explicit waiter(parker& p = current_parker()) noexcept : parker_(&p) {}
+  waiter(const waiter&) = delete;
+  waiter& operator=(const waiter&) = delete;
+
+  // Partner side: takes the decision for this waiter, for case `case_index`. False when another
+  // party decided first or the owner aborted.
+  bool try_claim(std::uint32_t case_index) noexcept {
+    std::uint32_t observed = state_.load(std::memory_order_relaxed);
+    for (;;) {
+      if (phase_of(observed) != phase::waiting) return false;
+      const std::uint32_t claimed = (case_index << index_shift) |
+                                    static_cast<std::uint32_t>(phase::claimed) |
+                                    (observed & sleeping_bit);
+      if (state_.compare_exchange_weak(observed, claimed, std::memory_order_acquire,
+                                       std::memory_order_relaxed)) {
+        return true;
+      }
+    }
+  }
+
+  // Partner side, after a successful try_claim(): publishes the outcome and wakes the owner.
+  // The waiter may be destroyed as soon as the new state is visible, so the parker is read
+  // first and the word is not read again.
+  void finish(outcome how) noexcept {
+    parker* const p = parker_;
+    const std::uint32_t index = state_.load(std::memory_order_relaxed) & ~low_mask;
+    const std::uint32_t final_state = index | (static_cast<std::uint32_t>(how) << outcome_shift) |
+                                      static_cast<std::uint32_t>(phase::done);
+    const std::uint32_t previous = state_.exchange(final_state, std::memory_order_acq_rel);
+    assert(phase_of(previous) == phase::claimed);
+    if (previous & sleeping_bit) p->unpark(state_);
+  }
+
+  // Owner side: gives up unless a partner has decided already. True when it gave up.
+  bool try_abort() noexcept {
+    std::uint32_t observed = state_.load(std::memory_order_relaxed);
+    while (phase_of(observed) == phase::waiting) {
+      const std::uint32_t aborted = static_cast<std::uint32_t>(phase::aborted);
+      if (state_.compare_exchange_weak(observed, aborted, std::memory_order_acquire,
+                                       std::memory_order_relaxed)) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  // Owner side: blocks until a partner finishes this waiter, or until `deadline` passes while
+  // nobody has claimed it (then it aborts). A claimed waiter always waits for the finish, even
+  // past its deadline: the partner is moving the value and will not be long.
+  result wait(steady_time deadline = no_deadline) {
+    for (;;) {
+      std::uint32_t observed = state_.load(std::memory_order_acquire);
+      switch (phase_of(observed)) {
+        case phase::done:
+          return {phase::done, static_cast<outcome>((observed >> outcome_shift) & 3u),
+                  observed >> index_shift};
+        case phase::aborted:
+          return {phase::aborted, outcome::success, 0};
+        case phase::waiting:
+          if (deadline != no_deadline && std::chrono::steady_clock::now() >= deadline) {
+            if (try_abort()) return {phase::aborted, outcome::success, 0};
+            continue;
+          }
+          parker_->park(state_, observed, deadline);
+          break;
+        case phase::claimed:
+          parker_->park(state_, observed, no_deadline);
+          break;
+      }
+    }
+  }
+
+  // Owner side: makes a finished or aborted waiter usable for another round.
+  void reset() noexcept { state_.store(0, std::memory_order_relaxed); }
+
+  // Returns the current phase; for diagnostics and assertions only.
+  phase current_phase() const noexcept { return phase_of(state_.load(std::memory_order_relaxed)); }
+
+ private:
+  static constexpr std::uint32_t phase_mask = 3u;
+  static constexpr std::uint32_t outcome_shift = 3;
+  static constexpr std::uint32_t index_shift = 8;
+  static constexpr std::uint32_t low_mask = (1u << index_shift) - 1;
+
+  static phase phase_of(std::uint32_t word) noexcept { return static_cast<phase>(word & phase_mask); }
+
+  std::atomic<std::uint32_t> state_{0};
+  parker* parker_;
+};
+
+// One queued channel operation of a waiter: a plain send or receive has one, a select has one
+// per case. It lives on the owner's stack, linked into one channel's wait queue.
+struct operation {
+  waiter* owner = nullptr;
+  // Send: the T the partner moves from. Receive: the std::optional<T> the partner fills.
+  void* slot = nullptr;
+  std::uint32_t case_index = 0;
+  operation* prev = nullptr;
+  operation* next = nullptr;
+  bool linked = false;
+};
+
+// A FIFO of operations, intrusive so that queuing never allocates. Guarded by its channel's
+// lock.
+class wait_queue {
+ public:
+  bool empty() const noexcept { return head_ == nullptr; }
+  operation* front() const noexcept { return head_; }
+
+  void push_back(operation& op) noexcept {
+    assert(!op.linked);
+    op.prev = tail_;
+    op.next = nullptr;
+    (tail_ ? tail_->next : head_) = &op;
+    tail_ = &op;
+    op.linked = true;
+  }
+
+  void remove(operation& op) noexcept {
+    assert(op.linked);
+    (op.prev ? op.prev->next : head_) = op.next;
+    (op.next ? op.next->prev : tail_) = op.prev;
+    op.prev = op.next = nullptr;
+    op.linked = false;
+  }
+
+  // Removes and returns the oldest operation that some waiter other than `self` queued and that
+  // this call claimed; drops the stale ones it passes. Null when there is none. `self` is the
+  // select asking, so that a select never pairs with its own opposite case (Go's SEL-10).
+  operation* claim_first(const waiter* self) noexcept {
+    operation* op = head_;
+    while (op != nullptr) {
+      operation* const next = op->next;
+      if (op->owner != self) {
+        remove(*op);
+        if (op->owner->try_claim(op->case_index)) return op;
+      }
+      op = next;
+    }
+    return nullptr;
+  }
+
+  // True when some operation of a waiter other than `self` is still waiting.
+  bool has_waiting(const waiter* self) const noexcept {
+    for (operation* op = head_; op != nullptr; op = op->next) {
+      if (op->owner != self && op->owner->current_phase() == waiter::phase::waiting) return true;
+    }
+    return false;
+  }
+
+ private:
+  operation* head_ = nullptr;
+  operation* tail_ = nullptr;
+};
+
+}  // namespace csp::detail
