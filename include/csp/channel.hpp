@@ -89,6 +89,8 @@ steady_time deadline_after(const std::chrono::duration<Rep, Period>& duration) {
   return now + ticks;
 }
 
+struct handle_access;
+
 // The state every handle shares: a pointer to the channel's core, null for a nil channel.
 template <class T>
 class channel_handle {
@@ -111,6 +113,28 @@ class channel_handle {
       : core_(std::move(core)) {}
 
   std::shared_ptr<channel_core<T>> core_;
+
+ private:
+  friend struct handle_access;
+};
+
+// Lets the rest of csp (select, timers) reach a handle's core without making it public API.
+struct handle_access {
+  template <class T>
+  static channel_core<T>* core(const channel_handle<T>& handle) noexcept {
+    return handle.core_.get();
+  }
+  template <class T>
+  static const std::shared_ptr<channel_core<T>>& shared_core(
+      const channel_handle<T>& handle) noexcept {
+    return handle.core_;
+  }
+  template <class Handle, class T>
+  static Handle make(std::shared_ptr<channel_core<T>> core) {
+    Handle handle(nullptr);
+    static_cast<channel_handle<T>&>(handle).core_ = std::move(core);
+    return handle;
+  }
 };
 
 // The send half of the API, shared by channel<T> and sender<T>.
@@ -119,18 +143,14 @@ class send_operations {
  public:
   // Sends `value`, blocking until the channel takes it.
   void send(T&& value) const { send_until_impl(value, no_deadline); }
-  void send(const T& value) const
-    requires std::copy_constructible<T>
-  {
+  void send(const T& value) const requires std::copy_constructible<T> {
     T copy(value);
     send_until_impl(copy, no_deadline);
   }
 
   // Sends `value` if that needs no waiting; false leaves `value` untouched.
   [[nodiscard]] bool try_send(T&& value) const { return try_send_impl(value); }
-  [[nodiscard]] bool try_send(const T& value) const
-    requires std::copy_constructible<T>
-  {
+  [[nodiscard]] bool try_send(const T& value) const requires std::copy_constructible<T> {
     if (core() == nullptr) return false;
     T copy(value);
     return try_send_impl(copy);
@@ -142,10 +162,8 @@ class send_operations {
     return send_until_impl(value, deadline_after(timeout));
   }
   template <class Rep, class Period>
-  [[nodiscard]] bool send_for(const T& value,
-                              const std::chrono::duration<Rep, Period>& timeout) const
-    requires std::copy_constructible<T>
-  {
+  [[nodiscard]] bool send_for(const T& value, const std::chrono::duration<Rep, Period>& timeout)
+      const requires std::copy_constructible<T> {
     T copy(value);
     return send_until_impl(copy, deadline_after(timeout));
   }
@@ -158,9 +176,8 @@ class send_operations {
   }
   template <class Clock, class Duration>
   [[nodiscard]] bool send_until(const T& value,
-                                const std::chrono::time_point<Clock, Duration>& deadline) const
-    requires std::copy_constructible<T>
-  {
+                                const std::chrono::time_point<Clock, Duration>& deadline)
+      const requires std::copy_constructible<T> {
     T copy(value);
     return send_until_impl(copy, to_steady(deadline));
   }
@@ -202,8 +219,7 @@ class receive_operations {
   // Receives a value if that needs no waiting: success, empty or closed.
   receive_result<T> try_receive() const {
     receive_result<T> result;
-    result.status =
-        core() == nullptr ? channel_status::empty : core()->try_receive(result.value);
+    result.status = core() == nullptr ? channel_status::empty : core()->try_receive(result.value);
     return result;
   }
 
@@ -299,8 +315,7 @@ class channel : public detail::channel_handle<T>,
   // or one whose buffer cannot be allocated. A template, so that channel<int> c(0) means
   // capacity 0 and never the nil channel.
   template <std::integral Integer>
-    requires(!std::same_as<Integer, bool>)
-  explicit channel(Integer capacity)
+  requires(!std::same_as<Integer, bool>) explicit channel(Integer capacity)
       : detail::channel_handle<T>(detail::make_channel_core<T>(checked_capacity(capacity))) {}
 
   // Creates a nil channel: sends and receives block forever, close throws.

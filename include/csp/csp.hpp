@@ -4,3 +4,5 @@
 #include "csp/channel.hpp"
 #include "csp/channel_status.hpp"
 #include "csp/panic_error.hpp"
+#include "csp/select.hpp"
+#include "csp/time.hpp"

@@ -74,7 +74,8 @@ class watchdog : public testing::EmptyTestEventListener {
 int main(int argc, char** argv) {
   testing::InitGoogleTest(&argc, argv);
   long seconds = 60;
-  if (const char* text = std::getenv("CSP_TEST_TIMEOUT_S")) seconds = std::strtol(text, nullptr, 10);
+  if (const char* text = std::getenv("CSP_TEST_TIMEOUT_S"))
+    seconds = std::strtol(text, nullptr, 10);
   testing::UnitTest::GetInstance()->listeners().Append(new watchdog(std::chrono::seconds(seconds)));
   return RUN_ALL_TESTS();
 }

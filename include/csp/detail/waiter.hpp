@@ -133,7 +133,9 @@ class waiter {
   static constexpr std::uint32_t index_shift = 8;
   static constexpr std::uint32_t low_mask = (1u << index_shift) - 1;
 
-  static phase phase_of(std::uint32_t word) noexcept { return static_cast<phase>(word & phase_mask); }
+  static phase phase_of(std::uint32_t word) noexcept {
+    return static_cast<phase>(word & phase_mask);
+  }
 
   std::atomic<std::uint32_t> state_{0};
   parker* parker_;

@@ -24,8 +24,8 @@ class buffered_channel final : public channel_core<T> {
 
  public:
   explicit buffered_channel(std::size_t capacity) : base(capacity) {
-    slots_ = static_cast<T*>(::operator new(capacity * sizeof(T), std::align_val_t{alignof(T)},
-                                            std::nothrow));
+    slots_ = static_cast<T*>(
+        ::operator new (capacity * sizeof(T), std::align_val_t{alignof(T)}, std::nothrow));
     if (slots_ == nullptr) throw_panic("makechan: size out of range");
   }
 
@@ -35,7 +35,7 @@ class buffered_channel final : public channel_core<T> {
       slots_[index].~T();
       if (++index == this->capacity_) index = 0;
     }
-    ::operator delete(slots_, std::align_val_t{alignof(T)});
+    ::operator delete (slots_, std::align_val_t{alignof(T)});
   }
 
  private:
