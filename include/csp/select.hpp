@@ -101,7 +101,7 @@ std::size_t run_select(At&& at, std::size_t count, bool has_default, std::uint32
     std::uint32_t live = 0;
     for (std::uint32_t i = 0; i < count; ++i) {
       if (at(i).never_ready()) continue;
-      const std::uint32_t j = random_below(live + 1);
+      const std::uint32_t j = live == 0 ? 0 : random_below(live + 1);
       order[live] = order[j];
       order[j] = i;
       ++live;

@@ -30,6 +30,7 @@
 
 #include <atomic>
 #include <cassert>
+#include <cstddef>
 #include <cstdint>
 
 #include "csp/detail/futex.hpp"
@@ -154,11 +155,15 @@ struct operation {
 };
 
 // A FIFO of operations, intrusive so that queuing never allocates. Guarded by its channel's
-// lock.
+// lock, except length_hint().
 class wait_queue {
  public:
   bool empty() const noexcept { return head_ == nullptr; }
   operation* front() const noexcept { return head_; }
+
+  // The number of queued operations, stale ones included, readable without the lock: the
+  // non-blocking fast paths use "0" to answer "would block" without taking it.
+  std::size_t length_hint() const noexcept { return length_.load(std::memory_order_acquire); }
 
   void push_back(operation& op) noexcept {
     assert(!op.linked);
@@ -167,6 +172,7 @@ class wait_queue {
     (tail_ ? tail_->next : head_) = &op;
     tail_ = &op;
     op.linked = true;
+    length_.store(length_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   }
 
   void remove(operation& op) noexcept {
@@ -175,6 +181,7 @@ class wait_queue {
     (op.next ? op.next->prev : tail_) = op.prev;
     op.prev = op.next = nullptr;
     op.linked = false;
+    length_.store(length_.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
   }
 
   // Removes and returns the oldest operation that some waiter other than `self` queued and that
@@ -204,6 +211,7 @@ class wait_queue {
  private:
   operation* head_ = nullptr;
   operation* tail_ = nullptr;
+  std::atomic<std::size_t> length_{0};  // written under the lock only
 };
 
 }  // namespace csp::detail

@@ -105,8 +105,10 @@ class channel_core {
   channel_core(const channel_core&) = delete;
   channel_core& operator=(const channel_core&) = delete;
 
-  std::size_t capacity() const noexcept { return capacity_; }
-  std::size_t size() const noexcept { return count_.load(std::memory_order_relaxed); }
+  // Go's cap and len. Virtual only so that timer channels can report 0 for both, as Go's
+  // synchronous timer channels do.
+  virtual std::size_t capacity() const noexcept { return capacity_; }
+  virtual std::size_t size() const noexcept { return count_.load(std::memory_order_relaxed); }
 
   // Sends `value`, moving from it only if the send happens. Returns false when `deadline`
   // passed first. Throws panic_error if the channel is or becomes closed.
@@ -123,13 +125,7 @@ class channel_core {
   // Sends `value` if that needs no waiting. Throws panic_error on a closed channel, as Go's
   // select with a default case does.
   bool try_send(T& value) {
-    // A closed channel cannot go back to open, and a full buffer without waiting receivers
-    // stays unable to take a value until someone takes the lock; so seeing "full" and then
-    // "open" without the lock is an answer that was true at one instant (Go's chansend).
-    if (capacity_ > 0 && count_.load(std::memory_order_acquire) == capacity_ &&
-        !closed_.load(std::memory_order_acquire)) {
-      return false;
-    }
+    if (send_would_block()) return false;
     locked_section section(lock_);
     if (closed_.load(std::memory_order_relaxed)) throw_panic("send on closed channel");
     return send_locked(value, section.wakes);
@@ -149,11 +145,7 @@ class channel_core {
 
   // Receives into `out` if that needs no waiting: success, empty or closed.
   channel_status try_receive(std::optional<T>& out) {
-    // Same argument as in try_send: "empty" then "open" held together at the first load.
-    if (capacity_ > 0 && count_.load(std::memory_order_acquire) == 0 &&
-        !closed_.load(std::memory_order_acquire)) {
-      return channel_status::empty;
-    }
+    if (receive_would_block()) return channel_status::empty;
     locked_section section(lock_);
     return receive_locked(out, section.wakes);
   }
@@ -242,7 +234,8 @@ class channel_core {
   }
 
   const std::size_t capacity_;
-  // Values in the buffer; written under lock_, read without it by size() and the fast paths.
+  // Values a receiver can take without a partner (the ring's, or a timer's pending tick);
+  // written under lock_, read without it by size() and the fast paths.
   std::atomic<std::size_t> count_{0};
   std::atomic<bool> closed_{false};  // written under lock_
   adaptive_mutex lock_;
@@ -250,6 +243,20 @@ class channel_core {
   wait_queue receivers_ CSP_GUARDED_BY(lock_);
 
  private:
+  // The lock-free answers of the non-blocking operations (Go's chansend / chanrecv fast path).
+  // A closed channel cannot reopen, and a full ring with no waiting receiver (an empty ring
+  // with no waiting sender) cannot change without the lock; so "would block" read first and
+  // "open" read after describe one instant, the one of the first load. Any other answer means
+  // "take the lock and see".
+  bool send_would_block() const noexcept CSP_NO_THREAD_SAFETY_ANALYSIS {
+    return count_.load(std::memory_order_acquire) == capacity_ && receivers_.length_hint() == 0 &&
+           !closed_.load(std::memory_order_acquire);
+  }
+  bool receive_would_block() const noexcept CSP_NO_THREAD_SAFETY_ANALYSIS {
+    return count_.load(std::memory_order_acquire) == 0 && senders_.length_hint() == 0 &&
+           !closed_.load(std::memory_order_acquire);
+  }
+
   bool send_blocking(T& value, steady_time deadline) {
     waiter self;
     operation op{&self, &value};

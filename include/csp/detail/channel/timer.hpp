@@ -28,8 +28,13 @@ using timer_value = std::chrono::steady_clock::time_point;
 class timer_channel final : public channel_core<timer_value>, public timer_node {
  public:
   // period == zero(): a one-shot timer.
+  // Internally a one-slot channel (count_ says whether a tick waits, for the fast paths);
+  // size() and capacity() report 0.
   explicit timer_channel(std::chrono::steady_clock::duration period) noexcept
-      : channel_core<timer_value>(0), period_(period) {}
+      : channel_core<timer_value>(1), period_(period) {}
+
+  std::size_t capacity() const noexcept override { return 0; }
+  std::size_t size() const noexcept override { return 0; }
 
   ~timer_channel() override {
     timer_service::instance().locked([this] { timer_service::instance().cancel_locked(*this); });
@@ -79,6 +84,7 @@ class timer_channel final : public channel_core<timer_value>, public timer_node 
       hand_to(*receiver, value, wakes);
     } else if (!tick_) {
       tick_ = value;
+      count_.store(1, std::memory_order_relaxed);
     }
     // Otherwise a tick is still undelivered: drop this one, as Go's ticker does.
     return true;
@@ -89,6 +95,7 @@ class timer_channel final : public channel_core<timer_value>, public timer_node 
     if (!tick_) return channel_status::empty;
     out = tick_;
     tick_.reset();
+    count_.store(0, std::memory_order_relaxed);
     return channel_status::success;
   }
 
@@ -100,6 +107,7 @@ class timer_channel final : public channel_core<timer_value>, public timer_node 
   void discard_tick() {
     lock_guard guard(lock_);
     tick_.reset();
+    count_.store(0, std::memory_order_relaxed);
   }
 
   std::chrono::steady_clock::duration period_;  // guarded by the service lock
