@@ -148,7 +148,8 @@ class send_operations {
     send_until_impl(copy, no_deadline);
   }
 
-  // Sends `value` if that needs no waiting; false leaves `value` untouched.
+  // Sends `value` if that needs no waiting; false leaves `value` untouched. Throws panic_error
+  // on a closed channel, as Go's select with a default case panics.
   [[nodiscard]] bool try_send(T&& value) const { return try_send_impl(value); }
   [[nodiscard]] bool try_send(const T& value) const requires std::copy_constructible<T> {
     if (core() == nullptr) return false;
@@ -157,6 +158,7 @@ class send_operations {
   }
 
   // Sends `value` unless `timeout` elapses first; false (timeout) leaves `value` untouched.
+  // Throws panic_error on a closed channel, as send() does.
   template <class Rep, class Period>
   [[nodiscard]] bool send_for(T&& value, const std::chrono::duration<Rep, Period>& timeout) const {
     return send_until_impl(value, deadline_after(timeout));
