@@ -198,7 +198,9 @@ class receive_case final : public detail::select_case {
   receive_case(detail::channel_ref<T> channel, Slot slot, Callback callback)
       : channel_(std::move(channel)), slot_(std::move(slot)), callback_(std::move(callback)) {}
 
-  // The value the case received; empty if it was not taken or found the channel closed.
+  // The value the case received when it was taken; empty if it found the channel closed. A
+  // case that was not taken keeps what it held before (a case reused across selects keeps its
+  // last value), so read it only for the case select() returned.
   std::optional<T>& value() noexcept { return slot_.slot(); }
 
   bool never_ready() const noexcept override { return channel_.get() == nullptr; }
