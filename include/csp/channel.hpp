@@ -70,23 +70,30 @@ namespace detail {
 // nil channel does.
 void block_on_nil(steady_time deadline);
 
-template <class Clock, class Duration>
-steady_time to_steady(const std::chrono::time_point<Clock, Duration>& time_point) {
-  if constexpr (std::is_same_v<Clock, std::chrono::steady_clock>) {
-    return std::chrono::time_point_cast<std::chrono::steady_clock::duration>(time_point);
-  } else {
-    return std::chrono::steady_clock::now() +
-           std::chrono::ceil<std::chrono::steady_clock::duration>(time_point - Clock::now());
-  }
-}
+// Durations and time points are compared in long double seconds before any conversion to
+// steady_clock's nanoseconds, so that hours::max() or a system_clock time point far in the
+// future means "never" instead of overflowing into the past.
+using seconds_fp = std::chrono::duration<long double>;
 
 template <class Rep, class Period>
 steady_time deadline_after(const std::chrono::duration<Rep, Period>& duration) {
   const auto now = std::chrono::steady_clock::now();
   if (duration <= duration.zero()) return now;
-  const auto ticks = std::chrono::ceil<std::chrono::steady_clock::duration>(duration);
-  if (ticks >= no_deadline - now) return no_deadline;  // too far away to tell apart from never
-  return now + ticks;
+  if (seconds_fp(duration) >= seconds_fp(no_deadline - now)) return no_deadline;
+  return now + std::chrono::ceil<std::chrono::steady_clock::duration>(duration);
+}
+
+template <class Clock, class Duration>
+steady_time to_steady(const std::chrono::time_point<Clock, Duration>& time_point) {
+  if constexpr (std::is_same_v<Clock, std::chrono::steady_clock>) {
+    if (seconds_fp(time_point.time_since_epoch()) >= seconds_fp(no_deadline.time_since_epoch())) {
+      return no_deadline;
+    }
+    return std::chrono::ceil<std::chrono::steady_clock::duration>(time_point);
+  } else {
+    return deadline_after(seconds_fp(time_point.time_since_epoch()) -
+                          seconds_fp(Clock::now().time_since_epoch()));
+  }
 }
 
 struct handle_access;

@@ -172,7 +172,7 @@ class wait_queue {
     (tail_ ? tail_->next : head_) = &op;
     tail_ = &op;
     op.linked = true;
-    length_.store(length_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    length_.store(length_.load(std::memory_order_relaxed) + 1, std::memory_order_release);
   }
 
   void remove(operation& op) noexcept {
@@ -181,7 +181,7 @@ class wait_queue {
     (op.next ? op.next->prev : tail_) = op.prev;
     op.prev = op.next = nullptr;
     op.linked = false;
-    length_.store(length_.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
+    length_.store(length_.load(std::memory_order_relaxed) - 1, std::memory_order_release);
   }
 
   // Removes and returns the oldest operation that some waiter other than `self` queued and that

@@ -63,7 +63,7 @@ class buffered_channel final : public channel_core<T> {
     out.emplace(std::move_if_noexcept(head));  // a throw here leaves the ring untouched
     head.~T();
     if (++head_ == this->capacity_) head_ = 0;
-    this->count_.store(count - 1, std::memory_order_relaxed);
+    this->count_.store(count - 1, std::memory_order_release);
     // The ring was full if a sender waits: give its value the slot just freed.
     if (operation* sender = this->senders_.claim_first(nullptr)) {
       try {
@@ -92,7 +92,7 @@ class buffered_channel final : public channel_core<T> {
     std::size_t tail = head_ + count;
     if (tail >= this->capacity_) tail -= this->capacity_;
     ::new (static_cast<void*>(slots_ + tail)) T(std::move_if_noexcept(value));
-    this->count_.store(count + 1, std::memory_order_relaxed);
+    this->count_.store(count + 1, std::memory_order_release);
   }
 
   T* slots_ = nullptr;

@@ -244,6 +244,9 @@ class channel_core {
 
  private:
   // The lock-free answers of the non-blocking operations (Go's chansend / chanrecv fast path).
+  // count_ and the queue lengths are stored with release under the lock, so reading them with
+  // acquire also shows every earlier change made under the lock, closed_ included: a reader
+  // that sees the count a receive left after close() also sees the close.
   // A closed channel cannot reopen, and a full ring with no waiting receiver (an empty ring
   // with no waiting sender) cannot change without the lock; so "would block" read first and
   // "open" read after describe one instant, the one of the first load. Any other answer means

@@ -84,7 +84,7 @@ class timer_channel final : public channel_core<timer_value>, public timer_node 
       hand_to(*receiver, value, wakes);
     } else if (!tick_) {
       tick_ = value;
-      count_.store(1, std::memory_order_relaxed);
+      count_.store(1, std::memory_order_release);
     }
     // Otherwise a tick is still undelivered: drop this one, as Go's ticker does.
     return true;
@@ -95,7 +95,7 @@ class timer_channel final : public channel_core<timer_value>, public timer_node 
     if (!tick_) return channel_status::empty;
     out = tick_;
     tick_.reset();
-    count_.store(0, std::memory_order_relaxed);
+    count_.store(0, std::memory_order_release);
     return channel_status::success;
   }
 
@@ -107,7 +107,7 @@ class timer_channel final : public channel_core<timer_value>, public timer_node 
   void discard_tick() {
     lock_guard guard(lock_);
     tick_.reset();
-    count_.store(0, std::memory_order_relaxed);
+    count_.store(0, std::memory_order_release);
   }
 
   std::chrono::steady_clock::duration period_;  // guarded by the service lock
