@@ -3,6 +3,9 @@
 
 #include "csp/channel.hpp"
 #include "csp/channel_status.hpp"
+#include "csp/go.hpp"
+#include "csp/mutex.hpp"
 #include "csp/panic_error.hpp"
 #include "csp/select.hpp"
 #include "csp/time.hpp"
+#include "csp/wait_group.hpp"

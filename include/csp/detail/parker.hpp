@@ -35,6 +35,9 @@ class parker {
   virtual void park(std::atomic<std::uint32_t>& word, std::uint32_t observed,
                     steady_time deadline) = 0;
   virtual void unpark(std::atomic<std::uint32_t>& word) noexcept = 0;
+  // Whether park() honours its deadline. A parker that cannot (a goroutine's: it has no
+  // timed sleep of its own) gets deadlines from the waiter, through the timer service.
+  virtual bool supports_deadline() const noexcept { return true; }
 
  protected:
   ~parker() = default;

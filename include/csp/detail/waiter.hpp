@@ -100,6 +100,7 @@ class waiter {
   // nobody has claimed it (then it aborts). A claimed waiter always waits for the finish, even
   // past its deadline: the partner is moving the value and will not be long.
   result wait(steady_time deadline = no_deadline) {
+    if (deadline != no_deadline && !parker_->supports_deadline()) return wait_with_timer(deadline);
     for (;;) {
       std::uint32_t observed = state_.load(std::memory_order_acquire);
       switch (phase_of(observed)) {
@@ -122,6 +123,21 @@ class waiter {
     }
   }
 
+  // Timer side: aborts a waiter nobody claimed, and wakes its owner if it sleeps. Only the
+  // party that replaces a value carrying the sleeping bit wakes the owner, so the timer and a
+  // partner can never both do it.
+  void abort_at_deadline() noexcept {
+    parker* const p = parker_;
+    std::uint32_t observed = state_.load(std::memory_order_relaxed);
+    while (phase_of(observed) == phase::waiting) {
+      if (state_.compare_exchange_weak(observed, static_cast<std::uint32_t>(phase::aborted),
+                                       std::memory_order_acq_rel, std::memory_order_relaxed)) {
+        if (observed & sleeping_bit) p->unpark(state_);
+        return;
+      }
+    }
+  }
+
   // Owner side: makes a finished or aborted waiter usable for another round.
   void reset() noexcept { state_.store(0, std::memory_order_relaxed); }
 
@@ -129,6 +145,9 @@ class waiter {
   phase current_phase() const noexcept { return phase_of(state_.load(std::memory_order_relaxed)); }
 
  private:
+  // wait() for a parker without deadlines: a timer-service node calls abort_at_deadline().
+  result wait_with_timer(steady_time deadline);
+
   static constexpr std::uint32_t phase_mask = 3u;
   static constexpr std::uint32_t outcome_shift = 3;
   static constexpr std::uint32_t index_shift = 8;

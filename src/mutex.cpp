@@ -1,0 +1,51 @@
+// mutex.cpp: the contended paths of csp/mutex.hpp.
+//
+// state_: bit 0 `locked`, bit 1 `has_waiters` (the queue may be non-empty). A contender sets
+// has_waiters under queue_lock_ before it queues, so the owner's lock-free unlock (which only
+// succeeds from exactly `locked`) fails and comes here, where it finds the contender queued.
+// Ownership passes directly to the oldest waiter: state_ keeps `locked` throughout, so no
+// newcomer can take the lock in between.
+#include "csp/mutex.hpp"
+
+namespace csp {
+
+void mutex::lock_contended() {
+  detail::waiter self;
+  detail::operation op{&self};
+  {
+    detail::lock_guard guard(queue_lock_);
+    std::uint32_t observed = state_.load(std::memory_order_relaxed);
+    for (;;) {
+      if ((observed & locked) == 0) {
+        if (state_.compare_exchange_weak(observed, observed | locked, std::memory_order_acquire,
+                                         std::memory_order_relaxed)) {
+          return;
+        }
+        continue;
+      }
+      if (state_.compare_exchange_weak(observed, observed | has_waiters, std::memory_order_relaxed,
+                                       std::memory_order_relaxed)) {
+        break;
+      }
+    }
+    waiters_.push_back(op);
+  }
+  // The unlocker hands over the lock and finishes us; its release publishes its section.
+  self.wait();
+}
+
+void mutex::unlock_contended() {
+  detail::operation* next = nullptr;
+  {
+    detail::lock_guard guard(queue_lock_);
+    next = waiters_.claim_first(nullptr);
+    if (next == nullptr) {
+      state_.store(0, std::memory_order_release);
+    } else if (waiters_.empty()) {
+      state_.store(locked, std::memory_order_release);  // still locked, now by `next`
+    }
+  }
+  if (next != nullptr) next->owner->finish(detail::waiter::outcome::success);
+}
+
+}  // namespace csp

@@ -1,0 +1,54 @@
+// fiber_switch_x86_64.S: the goroutine context switch for the x86-64 System V ABI.
+//
+// csp_fiber_switch(void** save_sp, void* load_sp)
+//   Pushes the callee-saved registers, MXCSR and the x87 control word on the current stack,
+//   stores the stack pointer in *save_sp, loads load_sp, pops the same from there and returns
+//   into whatever that stack was doing. Caller-saved registers are the caller's business, as
+//   for any call. The saved stack pointer is 16-byte aligned.
+//
+// csp_fiber_trampoline
+//   Where a new fiber first "returns" to: its prepared frame holds the entry function in r13
+//   and its argument in r12. The entry never returns.
+    .text
+    .globl  csp_fiber_switch
+    .type   csp_fiber_switch, @function
+    .p2align 4
+csp_fiber_switch:
+    .cfi_startproc
+    pushq   %rbp
+    pushq   %rbx
+    pushq   %r12
+    pushq   %r13
+    pushq   %r14
+    pushq   %r15
+    subq    $8, %rsp
+    stmxcsr (%rsp)
+    fnstcw  4(%rsp)
+    movq    %rsp, (%rdi)
+    movq    %rsi, %rsp
+    ldmxcsr (%rsp)
+    fldcw   4(%rsp)
+    addq    $8, %rsp
+    popq    %r15
+    popq    %r14
+    popq    %r13
+    popq    %r12
+    popq    %rbx
+    popq    %rbp
+    ret
+    .cfi_endproc
+    .size   csp_fiber_switch, .-csp_fiber_switch
+
+    .globl  csp_fiber_trampoline
+    .type   csp_fiber_trampoline, @function
+    .p2align 4
+csp_fiber_trampoline:
+    .cfi_startproc
+    .cfi_undefined rip
+    movq    %r12, %rdi
+    callq   *%r13
+    ud2
+    .cfi_endproc
+    .size   csp_fiber_trampoline, .-csp_fiber_trampoline
+
+    .section .note.GNU-stack, "", @progbits

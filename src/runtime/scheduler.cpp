@@ -1,0 +1,617 @@
+// scheduler.cpp: see scheduler.hpp for the design.
+#include "scheduler.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+#include <new>
+#include <typeinfo>
+
+#include "csp/select.hpp"
+
+#if defined(__GNUG__)
+#include <cxxabi.h>
+#endif
+
+extern "C" void csp_fiber_switch(void** save_sp, void* load_sp);
+extern "C" void csp_fiber_trampoline();
+
+namespace csp::runtime {
+namespace {
+
+// The machine this thread is, if it is one. Read through machine_of_this_thread() only: an
+// inlined thread_local read could be cached across a switch that moved the goroutine.
+thread_local machine* this_machine = nullptr;
+
+[[gnu::noinline]] machine* machine_of_this_thread() noexcept {
+  machine* m = this_machine;
+  asm volatile("" ::: "memory");
+  return m;
+}
+
+// How long an idle machine keeps looking for work before it sleeps.
+constexpr auto spin_duration = std::chrono::microseconds(20);
+// How long a stealer waits before it takes another processor's runnext.
+constexpr auto runnext_grace = std::chrono::microseconds(5);
+
+int default_max_procs() {
+  if (const char* text = std::getenv("CSP_MAXPROCS")) {
+    const int n = std::atoi(text);
+    if (n > 0) return n;
+  }
+  const unsigned cores = std::thread::hardware_concurrency();
+  return cores == 0 ? 1 : static_cast<int>(cores);
+}
+
+// The first code a new goroutine runs, on its own stack.
+[[noreturn]] void goroutine_main(void* argument) {
+  auto& g = *static_cast<goroutine*>(argument);
+  after_switch(g.fiber, &machine_of_this_thread()->scheduler_fiber);
+  try {
+    g.closure->run();
+  } catch (...) {
+    die_of_exception(g, std::current_exception());
+  }
+  g.closure->~task();
+  g.closure = nullptr;
+  scheduler::switch_to_scheduler(g, request{request::kind::exit});
+  std::abort();  // an exited goroutine is never resumed
+}
+
+// Lays out a new goroutine's stack so that the first switch to it "returns" into
+// csp_fiber_trampoline, which calls goroutine_main(g). See src/platform/fiber_switch_*.S.
+void* prepare_stack(std::byte* top, goroutine& g) {
+  auto* slots = reinterpret_cast<void**>(top);
+#if defined(__x86_64__)
+  // [mxcsr|fpu cw][r15][r14][r13][r12][rbx][rbp][return address], 16-byte aligned at the base.
+  slots -= 8;
+  const std::uint32_t control[2] = {0x1F80, 0x037F};  // default MXCSR and x87 control word
+  std::memcpy(&slots[0], control, sizeof control);
+  slots[1] = nullptr;                                         // r15
+  slots[2] = nullptr;                                         // r14
+  slots[3] = reinterpret_cast<void*>(&goroutine_main);        // r13: entry
+  slots[4] = &g;                                              // r12: argument
+  slots[5] = nullptr;                                         // rbx
+  slots[6] = nullptr;                                         // rbp
+  slots[7] = reinterpret_cast<void*>(&csp_fiber_trampoline);  // return address
+#elif defined(__aarch64__)
+  // x19..x30 then d8..d15: 22 slots, 176 bytes.
+  slots -= 22;
+  std::memset(slots, 0, 22 * sizeof(void*));
+  slots[0] = &g;                                               // x19: argument
+  slots[1] = reinterpret_cast<void*>(&goroutine_main);         // x20: entry
+  slots[11] = reinterpret_cast<void*>(&csp_fiber_trampoline);  // x30: return address
+#else
+#error "csp: no fiber switch for this architecture yet"
+#endif
+  return slots;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// The goroutine parker.
+
+void goroutine_parker::park(std::atomic<std::uint32_t>& word, std::uint32_t observed,
+                            detail::steady_time) {
+  scheduler::switch_to_scheduler(goroutine_, request{request::kind::park, &word, observed});
+}
+
+void goroutine_parker::unpark(std::atomic<std::uint32_t>&) noexcept {
+  scheduler::instance().ready(goroutine_);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Start-up, spawning, readying.
+
+scheduler& scheduler::instance() {
+  // Never destroyed: machines may still sleep in it while the process exits.
+  static scheduler* const the_scheduler = new scheduler();
+  return *the_scheduler;
+}
+
+scheduler::scheduler() { set_max_procs(default_max_procs()); }
+
+goroutine* scheduler::current_goroutine() noexcept {
+  machine* m = machine_of_this_thread();
+  return m == nullptr ? nullptr : m->current;
+}
+
+void scheduler::spawn(std::size_t stack_size, std::string name,
+                      task* (*place)(void* where, void* arg), std::size_t closure_size, void* arg) {
+  const stack s = stack_pool::instance().allocate(stack_size);
+  // The goroutine record and its closure live at the top of its own stack: one allocation.
+  std::byte* top = s.top();
+  top -= (sizeof(goroutine) + alignof(std::max_align_t) - 1) & ~(alignof(std::max_align_t) - 1);
+  auto* g = new (top) goroutine(s);
+  std::byte* closure_at = top - ((closure_size + 63) & ~std::size_t{63});
+  try {
+    g->closure = place(closure_at, arg);
+  } catch (...) {
+    g->~goroutine();
+    stack_pool::instance().release(s);
+    throw;
+  }
+  std::byte* sp_top = reinterpret_cast<std::byte*>(reinterpret_cast<std::uintptr_t>(closure_at) &
+                                                   ~std::uintptr_t{63});
+  g->sp = prepare_stack(sp_top, *g);
+  g->fiber.stack_bottom = s.bottom;
+  g->fiber.stack_size = s.size;
+  g->fiber.tsan_fiber = create_tsan_fiber();
+  g->id = next_id_.fetch_add(1, std::memory_order_relaxed);
+  g->name = std::move(name);
+  live_.fetch_add(1, std::memory_order_relaxed);
+  ready(*g);
+}
+
+void scheduler::ready(goroutine& g) {
+  if (g.locked_to != nullptr) {
+    // A locked goroutine runs only on its own machine.
+    machine& owner = *g.locked_to;
+    owner.solo_word.store(1, std::memory_order_release);
+    detail::futex_wake_one(owner.solo_word);
+    return;
+  }
+  machine* m = machine_of_this_thread();
+  if (m != nullptr && m->owned != nullptr && m->current != nullptr) {
+    processor& p = *m->owned;
+    p.runnext_generation.fetch_add(1, std::memory_order_relaxed);
+    goroutine* displaced = p.runnext.exchange(&g, std::memory_order_acq_rel);
+    if (displaced != nullptr) local_push(p, *displaced);
+  } else {
+    global_push(g);
+  }
+  wake_idle_machine();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Queues.
+
+void scheduler::global_push(goroutine& g) {
+  {
+    detail::lock_guard guard(global_lock_);
+    g.next = nullptr;
+    (global_tail_ != nullptr ? global_tail_->next : global_head_) = &g;
+    global_tail_ = &g;
+  }
+  global_size_.fetch_add(1, std::memory_order_seq_cst);
+}
+
+// Takes one goroutine from the global queue, and moves a batch more into `into`'s queue.
+goroutine* scheduler::global_pop(processor* into) {
+  if (global_size_.load(std::memory_order_seq_cst) == 0) return nullptr;
+  goroutine* batch[processor::queue_capacity / 2];
+  std::size_t taken = 0;
+  goroutine* first = nullptr;
+  {
+    detail::lock_guard guard(global_lock_);
+    const std::size_t available = global_size_.load(std::memory_order_relaxed);
+    if (available == 0) return nullptr;
+    const int procs = std::max(1, active_procs_.load(std::memory_order_relaxed));
+    std::size_t want = into == nullptr ? 1 : std::min(available / procs + 1, std::size(batch));
+    while (want-- > 0 && global_head_ != nullptr) {
+      goroutine* g = global_head_;
+      global_head_ = g->next;
+      if (global_head_ == nullptr) global_tail_ = nullptr;
+      g->next = nullptr;
+      if (first == nullptr) {
+        first = g;
+      } else {
+        batch[taken++] = g;
+      }
+    }
+    global_size_.fetch_sub(taken + (first != nullptr ? 1 : 0), std::memory_order_seq_cst);
+  }
+  for (std::size_t i = 0; i < taken; ++i) local_push(*into, *batch[i]);
+  return first;
+}
+
+void scheduler::local_push(processor& p, goroutine& g) {
+  goroutine* overflow[processor::queue_capacity / 2 + 1];
+  std::size_t spilled = 0;
+  {
+    detail::lock_guard guard(p.lock);
+    if (p.count == processor::queue_capacity) {
+      // Full: move half of it, and g, to the global queue (Go's runqputslow).
+      for (std::size_t i = 0; i < processor::queue_capacity / 2; ++i) {
+        overflow[spilled++] = p.queue[p.head];
+        p.head = (p.head + 1) % processor::queue_capacity;
+        --p.count;
+      }
+      overflow[spilled++] = &g;
+    } else {
+      p.queue[(p.head + p.count) % processor::queue_capacity] = &g;
+      ++p.count;
+    }
+    p.size_hint.store(p.count, std::memory_order_seq_cst);
+  }
+  for (std::size_t i = 0; i < spilled; ++i) global_push(*overflow[i]);
+}
+
+goroutine* scheduler::local_pop(processor& p) {
+  if (p.size_hint.load(std::memory_order_relaxed) == 0) return nullptr;
+  detail::lock_guard guard(p.lock);
+  if (p.count == 0) return nullptr;
+  goroutine* g = p.queue[p.head];
+  p.head = (p.head + 1) % processor::queue_capacity;
+  --p.count;
+  p.size_hint.store(p.count, std::memory_order_seq_cst);
+  return g;
+}
+
+// Steals half of some other processor's queue into `thief`'s, returning one to run.
+goroutine* scheduler::steal(processor& thief) {
+  const int count = processor_count_.load(std::memory_order_acquire);
+  if (count <= 1) return nullptr;
+  const int start = static_cast<int>(detail::random_below(static_cast<std::uint32_t>(count)));
+  for (int round = 0; round < 2; ++round) {
+    for (int k = 0; k < count; ++k) {
+      processor& victim = *processors_[(start + k) % count];
+      if (&victim == &thief) continue;
+      if (victim.size_hint.load(std::memory_order_seq_cst) > 0) {
+        goroutine* loot[processor::queue_capacity / 2];
+        std::size_t taken = 0;
+        {
+          detail::lock_guard guard(victim.lock);
+          const std::size_t half = (victim.count + 1) / 2;
+          for (; taken < half; ++taken) {
+            loot[taken] = victim.queue[victim.head];
+            victim.head = (victim.head + 1) % processor::queue_capacity;
+          }
+          victim.count -= taken;
+          victim.size_hint.store(victim.count, std::memory_order_seq_cst);
+        }
+        if (taken > 0) {
+          for (std::size_t i = 1; i < taken; ++i) local_push(thief, *loot[i]);
+          return loot[0];
+        }
+      }
+      if (round == 1 && victim.runnext.load(std::memory_order_seq_cst) != nullptr) {
+        // Only a runnext that sat unclaimed for a while: otherwise its owner is about to run
+        // it, and taking it would split a communicating pair across cores.
+        const std::uint64_t generation = victim.runnext_generation.load();
+        goroutine* seen = victim.runnext.load();
+        const auto until = std::chrono::steady_clock::now() + runnext_grace;
+        while (std::chrono::steady_clock::now() < until) detail::cpu_relax();
+        if (victim.runnext_generation.load() == generation && seen != nullptr &&
+            victim.runnext.compare_exchange_strong(seen, nullptr)) {
+          return seen;
+        }
+      }
+    }
+  }
+  return nullptr;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Idle machines.
+
+void scheduler::wake_idle_machine() {
+  if (idle_count_.load(std::memory_order_seq_cst) == 0) return;
+  // One spinning machine at a time is enough to find new work.
+  int expected = 0;
+  if (!spinning_.compare_exchange_strong(expected, 1, std::memory_order_seq_cst)) return;
+  machine* sleeper = nullptr;
+  {
+    detail::lock_guard guard(idle_lock_);
+    if (!idle_machines_.empty()) {
+      sleeper = idle_machines_.back();
+      idle_machines_.pop_back();
+      idle_count_.fetch_sub(1, std::memory_order_seq_cst);
+    }
+  }
+  if (sleeper == nullptr) {
+    spinning_.fetch_sub(1, std::memory_order_seq_cst);
+    return;
+  }
+  // The woken machine starts out spinning; it inherits the count taken above.
+  sleeper->wake_word.store(1, std::memory_order_release);
+  detail::futex_wake_one(sleeper->wake_word);
+}
+
+bool scheduler::work_visible() {
+  if (global_size_.load(std::memory_order_seq_cst) != 0) return true;
+  const int count = processor_count_.load(std::memory_order_acquire);
+  for (int i = 0; i < count; ++i) {
+    processor& p = *processors_[i];
+    if (p.size_hint.load(std::memory_order_seq_cst) != 0) return true;
+    if (p.runnext.load(std::memory_order_seq_cst) != nullptr) return true;
+  }
+  return false;
+}
+
+void scheduler::go_idle(machine& m) {
+  m.wake_word.store(0, std::memory_order_relaxed);
+  {
+    detail::lock_guard guard(idle_lock_);
+    idle_machines_.push_back(&m);
+    idle_count_.fetch_add(1, std::memory_order_seq_cst);
+  }
+  // Re-check after announcing: a producer that pushed before seeing us idle is seen here.
+  if (work_visible()) {
+    detail::lock_guard guard(idle_lock_);
+    auto it = std::find(idle_machines_.begin(), idle_machines_.end(), &m);
+    if (it != idle_machines_.end()) {
+      idle_machines_.erase(it);
+      idle_count_.fetch_sub(1, std::memory_order_seq_cst);
+      return;
+    }
+    // A waker took us off the list: its wake is on the way; consume it below.
+  }
+  while (m.wake_word.load(std::memory_order_acquire) == 0) detail::futex_wait(m.wake_word, 0);
+  m.spinning = true;  // counted in spinning_ by the waker
+}
+
+// ---------------------------------------------------------------------------------------------
+// Machines.
+
+void scheduler::start_machine(processor* p, goroutine* solo) {
+  auto* m = new machine;
+  m->owned = p;
+  m->solo = solo;
+  std::thread([this, m] {
+    this_machine = m;
+    m->scheduler_fiber.tsan_fiber = current_tsan_fiber();
+    if (m->solo != nullptr) {
+      solo_loop(*m);
+    } else {
+      machine_loop(*m);
+    }
+    // Only a machine that gave its processor away (lock_os_thread) and whose goroutine
+    // unlocked or exited gets here; nothing refers to it any more.
+    delete m;
+  }).detach();
+}
+
+goroutine* scheduler::find_runnable(machine& m) {
+  // A machine counted in spinning_ (it was woken to look for work, or is searching) must
+  // leave that count on every way out, or wake_idle_machine() would think someone is still
+  // searching and never wake anybody again.
+  auto stop_spinning = [&](bool found_work) {
+    if (!m.spinning) return;
+    m.spinning = false;
+    if (spinning_.fetch_sub(1, std::memory_order_seq_cst) == 1 && found_work) {
+      // The last searcher found work: there may be more, so let another machine look.
+      wake_idle_machine();
+    }
+  };
+  for (;;) {
+    processor& p = *m.owned;
+    if (!p.active.load(std::memory_order_acquire)) {
+      stop_spinning(false);
+      return nullptr;
+    }
+    goroutine* found = nullptr;
+    if (++p.tick % 61 == 0) found = global_pop(&p);
+    if (found == nullptr) found = p.runnext.exchange(nullptr, std::memory_order_acq_rel);
+    if (found == nullptr) found = local_pop(p);
+    if (found == nullptr) found = global_pop(&p);
+    if (found != nullptr) {
+      stop_spinning(true);
+      return found;
+    }
+
+    // Nothing here: look elsewhere for a while, as one of the spinning machines.
+    if (!m.spinning) {
+      m.spinning = true;
+      spinning_.fetch_add(1, std::memory_order_seq_cst);
+    }
+    const auto until = std::chrono::steady_clock::now() + spin_duration;
+    do {
+      found = steal(p);
+      if (found == nullptr) found = global_pop(&p);
+      if (found == nullptr) found = p.runnext.exchange(nullptr, std::memory_order_acq_rel);
+      if (found == nullptr) found = local_pop(p);
+    } while (found == nullptr && std::chrono::steady_clock::now() < until &&
+             p.active.load(std::memory_order_relaxed));
+    stop_spinning(found != nullptr);
+    if (found != nullptr) return found;
+    go_idle(m);  // returns spinning if woken: the next round searches and accounts for it
+  }
+}
+
+void scheduler::machine_loop(machine& m) {
+  for (;;) {
+    if (m.owned == nullptr) return;  // handed its processor away (lock_os_thread) and left
+    goroutine* g = find_runnable(m);
+    if (g == nullptr) {
+      retire(m);
+      continue;
+    }
+    execute(m, *g);
+    if (m.solo != nullptr) {
+      solo_loop(m);
+      return;
+    }
+  }
+}
+
+// A processor beyond max_procs: its work goes to the global queue, and its machine sleeps
+// until set_max_procs() brings it back.
+void scheduler::retire(machine& m) {
+  processor& p = *m.owned;
+  while (goroutine* g = local_pop(p)) global_push(*g);
+  if (goroutine* g = p.runnext.exchange(nullptr)) global_push(*g);
+  wake_idle_machine();
+  while (!p.active.load(std::memory_order_acquire)) {
+    detail::futex_wait(p.reactivate_word, 0);
+  }
+  p.reactivate_word.store(0, std::memory_order_relaxed);
+}
+
+void scheduler::solo_loop(machine& m) {
+  // This machine runs its locked goroutine only, until the goroutine unlocks or exits.
+  // The goroutine is parked when we get here; ready() sets solo_word to resume it.
+  while (m.solo != nullptr) {
+    while (m.solo_word.exchange(0, std::memory_order_acquire) == 0) {
+      detail::futex_wait(m.solo_word, 0);
+    }
+    execute(m, *m.solo);
+  }
+}
+
+void scheduler::execute(machine& m, goroutine& g) {
+  do {
+    m.current = &g;
+    detail::set_current_parker(&g.parker);
+    before_switch(m.scheduler_fiber, g.fiber, false);
+    csp_fiber_switch(&m.scheduler_sp, g.sp);
+    after_switch(m.scheduler_fiber, nullptr);
+    detail::set_current_parker(nullptr);
+    m.current = nullptr;
+  } while (finish_request(m, g));
+}
+
+void scheduler::switch_to_scheduler(goroutine& g, request r) {
+  machine& m = *machine_of_this_thread();
+  m.pending = r;
+  before_switch(g.fiber, m.scheduler_fiber, r.what == request::kind::exit);
+  csp_fiber_switch(&g.sp, m.scheduler_sp);
+  // Resumed, perhaps by another machine.
+  after_switch(g.fiber, &machine_of_this_thread()->scheduler_fiber);
+}
+
+// Carries out what `g` asked for when it switched out. Returns true when `g` must run again
+// right away on this machine.
+bool scheduler::finish_request(machine& m, goroutine& g) {
+  const request r = m.pending;
+  m.pending = request{};
+  if (!stack_pool::canary_intact(g.stack_memory)) {
+    std::fprintf(stderr,
+                 "fatal error: stack overflow in goroutine %llu: its stack's canary is "
+                 "overwritten (stack size %zu bytes; give it more with go_options::stack_size)\n",
+                 static_cast<unsigned long long>(g.id), g.stack_memory.size);
+    std::_Exit(2);
+  }
+  switch (r.what) {
+    case request::kind::park: {
+      // Off the goroutine's stack now: from the moment the sleeping bit is in the word, a
+      // partner may run the goroutine elsewhere, so this is the last touch of `g`.
+      std::uint32_t expected = r.observed;
+      // The word changed while we switched out: the goroutine runs on at once.
+      return (r.observed & detail::sleeping_bit) == 0 &&
+             !r.word->compare_exchange_strong(expected, r.observed | detail::sleeping_bit,
+                                              std::memory_order_acq_rel);
+    }
+    case request::kind::yield:
+      if (g.locked_to != nullptr) return true;  // nothing else may run on this machine
+      local_push(*m.owned, g);
+      return false;
+    case request::kind::lock_thread: {
+      // This machine becomes g's alone; its processor goes to a new machine.
+      processor* p = m.owned;
+      m.owned = nullptr;
+      m.solo = &g;
+      g.locked_to = &m;
+      start_machine(p, nullptr);
+      return true;
+    }
+    case request::kind::unlock_thread:
+      // Off g's stack now, so another machine may take it. This machine then ends.
+      g.locked_to = nullptr;
+      m.solo = nullptr;
+      global_push(g);
+      wake_idle_machine();
+      return false;
+    case request::kind::exit:
+      if (m.solo == &g) m.solo = nullptr;
+      destroy(g);
+      return false;
+    case request::kind::none:
+      return false;
+  }
+  return false;
+}
+
+void scheduler::destroy(goroutine& g) {
+  destroy_tsan_fiber(g.fiber.tsan_fiber);
+  const stack s = g.stack_memory;
+  g.~goroutine();
+  stack_pool::instance().release(s);
+  live_.fetch_sub(1, std::memory_order_relaxed);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Services for the public API.
+
+void scheduler::yield_current() {
+  goroutine* g = current_goroutine();
+  if (g == nullptr) {
+    std::this_thread::yield();
+    return;
+  }
+  switch_to_scheduler(*g, request{request::kind::yield});
+}
+
+void scheduler::lock_current_thread() {
+  goroutine* g = current_goroutine();
+  if (g == nullptr) return;  // a plain thread is its own thread already
+  if (g->lock_count++ > 0) return;
+  switch_to_scheduler(*g, request{request::kind::lock_thread});
+}
+
+void scheduler::unlock_current_thread() {
+  goroutine* g = current_goroutine();
+  if (g == nullptr || g->lock_count == 0) return;
+  if (--g->lock_count > 0) return;
+  switch_to_scheduler(*g, request{request::kind::unlock_thread});
+}
+
+int scheduler::set_max_procs(int n) {
+  std::lock_guard guard(procs_lock_);
+  const int previous = active_procs_.load();
+  if (n < 1) return previous;
+  n = std::min(n, max_processors);
+  int count = processor_count_.load();
+  while (count < n) {
+    auto* p = new processor;
+    p->index = count;
+    processors_[count] = p;
+    processor_count_.store(++count, std::memory_order_release);
+    start_machine(p, nullptr);
+  }
+  for (int i = 0; i < count; ++i) {
+    processor& p = *processors_[i];
+    const bool active = i < n;
+    if (p.active.exchange(active) != active && active) {
+      p.reactivate_word.store(1, std::memory_order_release);
+      detail::futex_wake_all(p.reactivate_word);
+    }
+  }
+  active_procs_.store(n);
+  // Wake everyone so that retired processors notice and hand their work over.
+  for (int i = 0; i < n; ++i) wake_idle_machine();
+  return previous == 0 ? n : previous;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Panics.
+
+void die_of_exception(const goroutine& g, std::exception_ptr error) {
+  std::string type = "unknown exception";
+  std::string what;
+  try {
+    std::rethrow_exception(error);
+  } catch (const std::exception& e) {
+    what = e.what();
+#if defined(__GNUG__)
+    int status = 0;
+    char* demangled = abi::__cxa_demangle(typeid(e).name(), nullptr, nullptr, &status);
+    type = status == 0 && demangled != nullptr ? demangled : typeid(e).name();
+    std::free(demangled);
+#else
+    type = typeid(e).name();
+#endif
+  } catch (...) {
+  }
+  std::fprintf(stderr, "panic: %s: %s\n\ngoroutine %llu%s%s%s [running]\n", type.c_str(),
+               what.c_str(), static_cast<unsigned long long>(g.id), g.name.empty() ? "" : " \"",
+               g.name.c_str(), g.name.empty() ? "" : "\"");
+  std::fflush(stderr);
+  std::_Exit(2);
+}
+
+}  // namespace csp::runtime

@@ -1,0 +1,190 @@
+// scheduler.hpp: csp's M:N goroutine scheduler (internal to src/runtime).
+//
+// Shape (Go's G/M/P, golang/go:src/runtime/proc.go):
+//   goroutine  a fiber: a stack, a saved context, a closure, a parker.
+//   processor  the right to run goroutines (max_procs of them): a local run queue of 256, a
+//              `runnext` slot, a scheduling tick.
+//   machine    an OS thread that runs one processor's loop, or one locked goroutine.
+//
+// Scheduling rules:
+//   - a goroutine made runnable by a goroutine (a channel partner, `go`) goes to the current
+//     processor's runnext, so a communicating pair runs on one core, back to back, cache-hot;
+//     the goroutine it displaces goes to the tail of the local queue;
+//   - made runnable from outside (a plain thread, the timer thread, the blocking pool): the
+//     global queue;
+//   - a machine looks, in order: every 61st tick the global queue (fairness), runnext, its
+//     local queue, the global queue, then steals half of another processor's queue; another's
+//     runnext only if it sat there unchanged for 5 µs (its owner is busy with a long goroutine);
+//   - work-conserving: whoever makes work runnable wakes an idle machine when no machine is
+//     spinning (searching). Idle machines spin about 20 µs, then sleep on a futex: an idle
+//     runtime uses no CPU.
+//   - goroutines migrate between machines when stolen: thread_local state and errno are not
+//     preserved across a blocking operation (lock_os_thread() pins a goroutine; see go.hpp).
+//
+// Lost wake-ups: a machine going idle increments idle_count_ and then re-checks every queue;
+// a producer pushes and then reads idle_count_/spinning_. Both sides use seq_cst operations,
+// so one of them sees the other (Dekker).
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "csp/detail/adaptive_mutex.hpp"
+#include "csp/detail/parker.hpp"
+#include "csp/go.hpp"
+#include "sanitizers.hpp"
+#include "stack_pool.hpp"
+
+namespace csp::runtime {
+
+struct goroutine;
+struct machine;
+struct processor;
+
+// Parks a goroutine: the goroutine switches to its machine's scheduler, which sets the
+// sleeping bit in the word only then, off the goroutine's stack; unpark() makes it runnable.
+class goroutine_parker final : public detail::parker {
+ public:
+  explicit goroutine_parker(goroutine& g) noexcept : goroutine_(g) {}
+  void park(std::atomic<std::uint32_t>& word, std::uint32_t observed,
+            detail::steady_time deadline) override;
+  void unpark(std::atomic<std::uint32_t>& word) noexcept override;
+  bool supports_deadline() const noexcept override { return false; }
+
+ private:
+  goroutine& goroutine_;
+};
+
+using task = detail::goroutine_task;
+
+struct goroutine {
+  explicit goroutine(stack s) noexcept : stack_memory(s), parker(*this) {}
+
+  void* sp = nullptr;  // saved stack pointer while not running
+  sanitizer_fiber fiber;
+  stack stack_memory;
+  goroutine_parker parker;
+  task* closure = nullptr;
+  std::uint64_t id = 0;
+  std::string name;
+  goroutine* next = nullptr;     // global queue link
+  machine* locked_to = nullptr;  // lock_os_thread(): the only machine that may run it
+  int lock_count = 0;
+};
+
+// What a goroutine asks its machine to do when it switches back to the scheduler.
+struct request {
+  enum class kind { none, park, yield, exit, lock_thread, unlock_thread };
+  kind what = kind::none;
+  std::atomic<std::uint32_t>* word = nullptr;
+  std::uint32_t observed = 0;
+};
+
+struct processor {
+  static constexpr std::size_t queue_capacity = 256;
+
+  int index = 0;
+  detail::adaptive_mutex lock;
+  goroutine* queue[queue_capacity] = {};
+  std::size_t head = 0;
+  std::size_t count = 0;
+  std::atomic<std::size_t> size_hint{0};
+  std::atomic<goroutine*> runnext{nullptr};
+  std::atomic<std::uint64_t> runnext_generation{0};
+  std::uint32_t tick = 0;
+  std::atomic<bool> active{true};
+  std::atomic<std::uint32_t> reactivate_word{0};
+};
+
+struct machine {
+  processor* owned = nullptr;  // null while it runs a locked goroutine only
+  void* scheduler_sp = nullptr;
+  sanitizer_fiber scheduler_fiber;
+  goroutine* current = nullptr;
+  request pending;
+  bool spinning = false;
+  std::atomic<std::uint32_t> wake_word{0};
+  goroutine* solo = nullptr;  // the locked goroutine this machine is dedicated to
+  std::atomic<std::uint32_t> solo_word{0};
+};
+
+class scheduler {
+ public:
+  // Returns the scheduler, starting it (max_procs machines) on first use.
+  static scheduler& instance();
+
+  // Creates a goroutine running `closure` (placed at its stack's top by `place`).
+  void spawn(std::size_t stack_size, std::string name, task* (*place)(void* where, void* arg),
+             std::size_t closure_size, void* arg);
+
+  // Makes a parked goroutine runnable.
+  void ready(goroutine& g);
+
+  // The goroutine running on this thread, or null on a plain thread.
+  static goroutine* current_goroutine() noexcept;
+
+  void yield_current();
+  void lock_current_thread();
+  void unlock_current_thread();
+
+  int set_max_procs(int n);
+  int max_procs() const noexcept { return active_procs_.load(); }
+
+  // Switches the running goroutine back to its machine's scheduler with `r`. Returns when the
+  // goroutine is resumed, possibly on another machine.
+  static void switch_to_scheduler(goroutine& g, request r);
+
+  std::int64_t live_goroutines() const noexcept { return live_.load(); }
+
+ private:
+  scheduler();
+  void start_machine(processor* p, goroutine* solo);
+  void machine_loop(machine& m);
+  void solo_loop(machine& m);
+  void execute(machine& m, goroutine& g);
+  bool finish_request(machine& m, goroutine& g);
+  goroutine* find_runnable(machine& m);
+  goroutine* steal(processor& thief);
+  goroutine* global_pop(processor* into);
+  void global_push(goroutine& g);
+  void local_push(processor& p, goroutine& g);
+  goroutine* local_pop(processor& p);
+  void wake_idle_machine();
+  void go_idle(machine& m);
+  bool work_visible();
+  void retire(machine& m);
+  void destroy(goroutine& g);
+
+  // Processors only ever get added; readers index below processor_count_ (acquire), which is
+  // published after the slot is written. A fixed array, so readers never see a reallocation.
+  static constexpr int max_processors = 1024;
+  processor* processors_[max_processors] = {};
+  std::mutex procs_lock_;
+  std::atomic<int> active_procs_{0};
+  std::atomic<int> processor_count_{0};
+
+  detail::adaptive_mutex global_lock_;
+  goroutine* global_head_ = nullptr;
+  goroutine* global_tail_ = nullptr;
+  std::atomic<std::size_t> global_size_{0};
+
+  detail::adaptive_mutex idle_lock_;
+  std::vector<machine*> idle_machines_;
+  std::atomic<int> idle_count_{0};
+  std::atomic<int> spinning_{0};
+
+  std::atomic<std::uint64_t> next_id_{1};
+  std::atomic<std::int64_t> live_{0};
+};
+
+// Reports an exception that escaped a goroutine and ends the process with status 2, as an
+// unrecovered Go panic does.
+[[noreturn]] void die_of_exception(const goroutine& g, std::exception_ptr error);
+
+}  // namespace csp::runtime

@@ -1,0 +1,40 @@
+// wait_group.cpp: see csp/wait_group.hpp.
+#include "csp/wait_group.hpp"
+
+#include "csp/detail/channel/core.hpp"
+
+namespace csp {
+
+void wait_group::add(std::int64_t delta) {
+  detail::wait_queue released;
+  {
+    detail::lock_guard guard(lock_);
+    if (count_ + delta < 0) detail::throw_panic("sync: negative WaitGroup counter");
+    count_ += delta;
+    if (count_ != 0) return;
+    while (detail::operation* op = waiters_.claim_first(nullptr)) released.push_back(*op);
+  }
+  // Wake outside the lock; unlink first, as the owner may return the moment it is finished.
+  while (detail::operation* op = released.front()) {
+    released.remove(*op);
+    op->owner->finish(detail::waiter::outcome::success);
+  }
+}
+
+void wait_group::wait() {
+  detail::waiter self;
+  detail::operation op{&self};
+  {
+    detail::lock_guard guard(lock_);
+    if (count_ == 0) return;
+    waiters_.push_back(op);
+  }
+  self.wait();
+}
+
+std::int64_t wait_group::count() const {
+  detail::lock_guard guard(lock_);
+  return count_;
+}
+
+}  // namespace csp
