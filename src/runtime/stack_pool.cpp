@@ -35,7 +35,8 @@ std::size_t guarded_stack_budget() {
   long limit = 65530;
   std::ifstream in("/proc/sys/vm/max_map_count");
   in >> limit;
-  // Two mappings per guarded stack, and three quarters of the limit left to everything else.
+  // Two mappings per guarded stack: guarded stacks may use a quarter of the limit, and the
+  // rest is left to the program (its heap, libraries, thread stacks).
   return static_cast<std::size_t>(limit) / 8;
 }
 
@@ -61,7 +62,7 @@ struct stack_pool::state {
   std::mutex mutex;
   std::unordered_map<std::size_t, std::vector<stack>> free;  // by usable size
   std::unordered_map<std::size_t, std::vector<stack>> slab_free;
-  std::size_t guarded_live = 0;
+  std::size_t guarded_mapped = 0;  // guarded stacks that hold their two mappings, pooled or not
   std::size_t guarded_budget = guarded_stack_budget();
   guard_policy policy = policy_from_environment();
 };
@@ -80,14 +81,13 @@ stack stack_pool::allocate(std::size_t size) {
   if (auto& cached = state_->free[size]; !cached.empty()) {
     stack s = cached.back();
     cached.pop_back();
-    if (s.guarded) ++state_->guarded_live;
     lock.unlock();
     write_canary(s.bottom);
     return s;
   }
   const bool guard =
       state_->policy == guard_policy::always ||
-      (state_->policy == guard_policy::budgeted && state_->guarded_live < state_->guarded_budget);
+      (state_->policy == guard_policy::budgeted && state_->guarded_mapped < state_->guarded_budget);
   if (guard) {
     const std::size_t page = page_size();
     void* base = ::mmap(nullptr, size + page, PROT_READ | PROT_WRITE,
@@ -97,7 +97,7 @@ stack stack_pool::allocate(std::size_t size) {
       ::munmap(base, size + page);
       throw std::bad_alloc();
     }
-    ++state_->guarded_live;
+    ++state_->guarded_mapped;
     lock.unlock();
     stack s{static_cast<std::byte*>(base) + page, size, true};
     write_canary(s.bottom);
@@ -121,7 +121,6 @@ stack stack_pool::allocate(std::size_t size) {
 
 void stack_pool::release(stack s) noexcept {
   std::lock_guard lock(state_->mutex);
-  if (s.guarded) --state_->guarded_live;
   auto& cached = state_->free[s.size];
   if (cached.size() < cached_stacks_per_size) {
     cached.push_back(s);
@@ -130,6 +129,7 @@ void stack_pool::release(stack s) noexcept {
   if (s.guarded) {
     const std::size_t page = page_size();
     ::munmap(s.bottom - page, s.size + page);
+    --state_->guarded_mapped;
   } else {
     // Slab stacks share a mapping: give the memory back, keep the address range for reuse.
     ::madvise(s.bottom, s.size, MADV_DONTNEED);

@@ -8,8 +8,8 @@
 // Overflow protection, in the default configuration:
 //   - guarded stacks: a PROT_NONE page below the stack, so an overflow faults at once. Each
 //     costs two kernel memory mappings, and Linux allows vm.max_map_count of them per process
-//     (65,530 on a stock kernel), so guarded stacks are handed out while they use at most a
-//     quarter of that budget (about 16,000 live stacks);
+//     (65,530 on a stock kernel), so guarded stacks are handed out while their mappings,
+//     pooled ones included, use at most a quarter of that limit (about 8,000 stacks);
 //   - beyond that, stacks come from slabs of 64 stacks in one mapping, without guard pages.
 //     Each has a 256-byte canary at its lowest address, checked every time its goroutine
 //     switches out and when it exits: an overflow that reaches it stops the process with a
