@@ -26,18 +26,17 @@
 //
 // Usage: worker_pool [jobs] [workers]      (defaults: 5 jobs and 3 workers, as in Go)
 //
-// Until csp::go and csp::wait_group arrive, std::jthread stands in for a goroutine and
-// std::latch for the sync.WaitGroup.
+// The workers, the producer and the closer are goroutines; main itself is a plain thread that
+// drains the results, as main does in Go.
 #include <charconv>
 #include <cstdlib>
 #include <iostream>
-#include <latch>
 #include <string_view>
 #include <syncstream>
-#include <thread>
-#include <vector>
 
 #include "csp/channel.hpp"
+#include "csp/go.hpp"
+#include "csp/wait_group.hpp"
 
 namespace {
 
@@ -63,7 +62,7 @@ int heavy_computation(int job) {
 
 // The directional views make the compiler hold a worker to its role, as jobs <-chan int and
 // results chan<- int do in Go: it can only take jobs and only hand back results.
-void worker(int id, csp::receiver<int> jobs, csp::sender<int> results, std::latch& done) {
+void worker(int id, csp::receiver<int> jobs, csp::sender<int> results) {
   for (int job : jobs) {
     say() << "worker " << id << " started job " << job << '\n';
     const int result = heavy_computation(job);
@@ -71,9 +70,6 @@ void worker(int id, csp::receiver<int> jobs, csp::sender<int> results, std::latc
     results.send(result);
   }
   say() << "worker " << id << " exits: jobs is closed and empty\n";
-  // Go's defer wg.Done(). A plain call is enough: an exception escaping a thread ends the
-  // program before anyone could wait for the count anyway.
-  done.count_down();
 }
 
 // Reads a count from the command line; false unless it is a whole number in [1, max].
@@ -105,18 +101,16 @@ int main(int argc, char** argv) {
   csp::channel<int> jobs(100);
   csp::channel<int> results(100);
 
-  // Go's sync.WaitGroup, already counted up for every worker (Go's wg.Add before each go).
-  // It is declared before the threads so that it outlives them all.
-  std::latch workers_done(worker_count);
-
-  std::vector<std::jthread> workers;
+  // wait_group::go is Go 1.25's WaitGroup.Go: Add(1), go f(), and Done() when f returns, so no
+  // worker can forget its Done.
+  csp::wait_group workers;
   for (int id = 1; id <= worker_count; ++id) {
     // Each worker gets its own handles to the same two channels, narrowed to one direction.
-    workers.emplace_back(worker, id, jobs, results, std::ref(workers_done));
+    workers.go([=] { worker(id, jobs, results); });
   }
 
-  // The producer has a thread of its own so that main is free to drain results meanwhile.
-  std::jthread producer([jobs, job_count] {
+  // The producer runs in the background so that main is free to drain results meanwhile.
+  csp::go([jobs, job_count] {
     for (int job = 1; job <= job_count; ++job) {
       // Said before the send, so that no worker can report a job before it is announced.
       say() << "producer queues job " << job << '\n';
@@ -128,8 +122,8 @@ int main(int argc, char** argv) {
 
   // Only a third party can close results: main is busy draining it, and no worker knows whether
   // it is the last one still sending.
-  std::jthread closer([&workers_done, results, worker_count] {
-    workers_done.wait();
+  csp::go([&workers, results, worker_count] {
+    workers.wait();
     say() << "closer: all " << worker_count << " workers are done, closes results\n";
     results.close();  // ends main's loop once it has taken every result
   });
