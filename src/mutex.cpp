@@ -31,6 +31,7 @@ void mutex::lock_contended() {
     waiters_.push_back(op);
   }
   // The unlocker hands over the lock and finishes us; its release publishes its section.
+  detail::note_wait({detail::wait_reason::kind::mutex});
   self.wait();
 }
 

@@ -36,6 +36,7 @@ std::uint32_t random_below(std::uint32_t bound) noexcept {
 
 void block_forever() {
   waiter self;
+  note_wait({wait_reason::kind::select_no_cases});
   for (;;) self.wait();
 }
 

@@ -118,6 +118,7 @@ void sleep_until_steady(steady_time deadline) {
   // Nobody ever claims this waiter: it returns by aborting at the deadline, through whatever
   // parker the caller has, so a goroutine sleeps without holding its thread.
   waiter self;
+  note_wait({wait_reason::kind::sleep});
   self.wait(deadline);
 }
 

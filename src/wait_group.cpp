@@ -29,6 +29,7 @@ void wait_group::wait() {
     if (count_ == 0) return;
     waiters_.push_back(op);
   }
+  detail::note_wait({detail::wait_reason::kind::wait_group});
   self.wait();
 }
 

@@ -67,8 +67,8 @@ class receiver;
 namespace detail {
 
 // Blocks the calling party until `deadline` (forever by default): what every operation on a
-// nil channel does.
-void block_on_nil(steady_time deadline);
+// nil channel does. `sending` tells diagnostics which operation it was.
+void block_on_nil(steady_time deadline, bool sending);
 
 // Durations and time points are compared in long double seconds before any conversion to
 // steady_clock's nanoseconds, so that hours::max() or a system_clock time point far in the
@@ -202,7 +202,7 @@ class send_operations {
 
   bool send_until_impl(T& value, steady_time deadline) const {
     if (core() == nullptr) {
-      block_on_nil(deadline);
+      block_on_nil(deadline, true);
       return false;
     }
     return core()->send(value, deadline);
@@ -258,7 +258,7 @@ class receive_operations {
 
   channel_status receive_until_impl(std::optional<T>& out, steady_time deadline) const {
     if (core() == nullptr) {
-      block_on_nil(deadline);
+      block_on_nil(deadline, false);
       return channel_status::timeout;
     }
     return core()->receive(out, deadline);
@@ -292,7 +292,7 @@ class receive_iterator {
   void advance() {
     current_.reset();
     if (core_ == nullptr) {
-      block_on_nil(no_deadline);
+      block_on_nil(no_deadline, false);
       return;
     }
     core_->receive(current_, no_deadline);

@@ -3,6 +3,7 @@
 
 #include "csp/channel.hpp"
 #include "csp/channel_status.hpp"
+#include "csp/diagnostics.hpp"
 #include "csp/go.hpp"
 #include "csp/mutex.hpp"
 #include "csp/panic_error.hpp"

@@ -44,9 +44,26 @@
 
 namespace csp {
 
+// Where a goroutine was started: the go() call, recorded for diagnostics (dumps, panics,
+// deadlock and leak reports). Captured by default arguments at the call site, so it costs
+// three pointer-sized values and no work. (std::source_location would do, but clang 14 with
+// libstdc++ 12 does not provide it.)
+struct spawn_site {
+  const char* file = "";
+  unsigned line = 0;
+  const char* function = "";
+
+  static constexpr spawn_site here(const char* file = __builtin_FILE(),
+                                   unsigned line = __builtin_LINE(),
+                                   const char* function = __builtin_FUNCTION()) noexcept {
+    return {file, line, function};
+  }
+};
+
 struct go_options {
-  std::string name;            // shown in diagnostics
-  std::size_t stack_size = 0;  // usable bytes; 0 means the default (256 KiB)
+  std::string name;                      // shown in diagnostics
+  std::size_t stack_size = 0;            // usable bytes; 0 means the default (256 KiB)
+  spawn_site site = spawn_site::here();  // where go() was called
 };
 
 namespace detail {
@@ -93,7 +110,7 @@ void run_on_blocking_pool(void (*job)(void*), void* argument);
 
 }  // namespace detail
 
-// Starts `f(args...)` in a new goroutine.
+// Starts `f(args...)` in a new goroutine, with options (name, stack size).
 template <class F, class... Args>
 requires std::invocable < std::decay_t<F>
 &, std::decay_t<Args>&... > void go(go_options options, F&& f, Args&&... args) {
@@ -107,10 +124,56 @@ requires std::invocable < std::decay_t<F>
       sizeof(detail::tuple_task<tuple>), &closure);
 }
 
-template <class F, class... Args>
+// Starts `f(args...)` in a new goroutine (Go's `go f(args...)`). One overload per argument
+// count, up to six, because the call site is captured by a defaulted trailing parameter, which
+// cannot follow a parameter pack; pass more through a lambda.
+template <class F>
 requires std::invocable < std::decay_t<F>
-&, std::decay_t<Args>&... > void go(F&& f, Args&&... args) {
-  go(go_options{}, std::forward<F>(f), std::forward<Args>(args)...);
+& > void go(F&& f, spawn_site site = spawn_site::here()) {
+  go(go_options{{}, 0, site}, std::forward<F>(f));
+}
+template <class F, class A1>
+requires std::invocable < std::decay_t<F>
+&, std::decay_t<A1>& > void go(F&& f, A1&& a1, spawn_site site = spawn_site::here()) {
+  go(go_options{{}, 0, site}, std::forward<F>(f), std::forward<A1>(a1));
+}
+template <class F, class A1, class A2>
+requires std::invocable < std::decay_t<F>
+&, std::decay_t<A1>&,
+    std::decay_t<A2>& > void go(F&& f, A1&& a1, A2&& a2, spawn_site site = spawn_site::here()) {
+  go(go_options{{}, 0, site}, std::forward<F>(f), std::forward<A1>(a1), std::forward<A2>(a2));
+}
+template <class F, class A1, class A2, class A3>
+requires std::invocable < std::decay_t<F>
+&, std::decay_t<A1>&, std::decay_t<A2>&,
+    std::decay_t<A3>& >
+        void go(F&& f, A1&& a1, A2&& a2, A3&& a3, spawn_site site = spawn_site::here()) {
+  go(go_options{{}, 0, site}, std::forward<F>(f), std::forward<A1>(a1), std::forward<A2>(a2),
+     std::forward<A3>(a3));
+}
+template <class F, class A1, class A2, class A3, class A4>
+requires std::invocable < std::decay_t<F>
+&, std::decay_t<A1>&, std::decay_t<A2>&, std::decay_t<A3>&,
+    std::decay_t<A4>& >
+        void go(F&& f, A1&& a1, A2&& a2, A3&& a3, A4&& a4, spawn_site site = spawn_site::here()) {
+  go(go_options{{}, 0, site}, std::forward<F>(f), std::forward<A1>(a1), std::forward<A2>(a2),
+     std::forward<A3>(a3), std::forward<A4>(a4));
+}
+template <class F, class A1, class A2, class A3, class A4, class A5>
+requires std::invocable < std::decay_t<F>
+&, std::decay_t<A1>&, std::decay_t<A2>&, std::decay_t<A3>&, std::decay_t<A4>&,
+    std::decay_t<A5>& > void go(F&& f, A1&& a1, A2&& a2, A3&& a3, A4&& a4, A5&& a5,
+                                spawn_site site = spawn_site::here()) {
+  go(go_options{{}, 0, site}, std::forward<F>(f), std::forward<A1>(a1), std::forward<A2>(a2),
+     std::forward<A3>(a3), std::forward<A4>(a4), std::forward<A5>(a5));
+}
+template <class F, class A1, class A2, class A3, class A4, class A5, class A6>
+requires std::invocable < std::decay_t<F>
+&, std::decay_t<A1>&, std::decay_t<A2>&, std::decay_t<A3>&, std::decay_t<A4>&, std::decay_t<A5>&,
+    std::decay_t<A6>& > void go(F&& f, A1&& a1, A2&& a2, A3&& a3, A4&& a4, A5&& a5, A6&& a6,
+                                spawn_site site = spawn_site::here()) {
+  go(go_options{{}, 0, site}, std::forward<F>(f), std::forward<A1>(a1), std::forward<A2>(a2),
+     std::forward<A3>(a3), std::forward<A4>(a4), std::forward<A5>(a5), std::forward<A6>(a6));
 }
 
 // Returns whether the caller runs inside a goroutine.
@@ -120,13 +183,13 @@ bool in_goroutine() noexcept;
 // result or rethrows its exception. Inside a goroutine it just calls `main`. May be called any
 // number of times, one after another or from several threads.
 template <class F>
-std::invoke_result_t<F&> run(F&& main) {
+std::invoke_result_t<F&> run(F&& main, spawn_site site = spawn_site::here()) {
   using result_type = std::invoke_result_t<F&>;
   if (in_goroutine()) return std::invoke(main);
   detail::completion done;
   std::exception_ptr error;
   std::conditional_t<std::is_void_v<result_type>, char, std::optional<result_type>> result;
-  go([&] {
+  go(go_options{"main", 0, site}, [&] {
     try {
       if constexpr (std::is_void_v<result_type>) {
         std::invoke(main);

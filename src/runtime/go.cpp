@@ -13,8 +13,7 @@ namespace detail {
 
 void spawn(go_options&& options, goroutine_task* (*place)(void* where, void* closure),
            std::size_t size, void* closure) {
-  runtime::scheduler::instance().spawn(options.stack_size, std::move(options.name), place, size,
-                                       closure);
+  runtime::scheduler::instance().spawn(std::move(options), place, size, closure);
 }
 
 namespace {
@@ -76,6 +75,7 @@ class blocking_pool {
 }  // namespace
 
 void run_on_blocking_pool(void (*job)(void*), void* argument) {
+  note_wait({wait_reason::kind::blocking_call});
   blocking_pool::instance().run(job, argument);
 }
 

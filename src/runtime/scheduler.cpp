@@ -120,9 +120,9 @@ goroutine* scheduler::current_goroutine() noexcept {
   return m == nullptr ? nullptr : m->current;
 }
 
-void scheduler::spawn(std::size_t stack_size, std::string name,
-                      task* (*place)(void* where, void* arg), std::size_t closure_size, void* arg) {
-  const stack s = stack_pool::instance().allocate(stack_size);
+void scheduler::spawn(go_options&& options, task* (*place)(void* where, void* arg),
+                      std::size_t closure_size, void* arg) {
+  const stack s = stack_pool::instance().allocate(options.stack_size);
   // The goroutine record and its closure live at the top of its own stack: one allocation.
   std::byte* top = s.top();
   top -= (sizeof(goroutine) + alignof(std::max_align_t) - 1) & ~(alignof(std::max_align_t) - 1);
@@ -142,12 +142,20 @@ void scheduler::spawn(std::size_t stack_size, std::string name,
   g->fiber.stack_size = s.size;
   g->fiber.tsan_fiber = create_tsan_fiber();
   g->id = next_id_.fetch_add(1, std::memory_order_relaxed);
-  g->name = std::move(name);
+  g->name = std::move(options.name);
+  g->site = options.site;
+  {
+    detail::lock_guard guard(registry_lock_);
+    g->registry_previous = registry_tail_;
+    (registry_tail_ != nullptr ? registry_tail_->registry_next : registry_head_) = g;
+    registry_tail_ = g;
+  }
   live_.fetch_add(1, std::memory_order_relaxed);
   ready(*g);
 }
 
 void scheduler::ready(goroutine& g) {
+  g.status.store(goroutine_status::runnable, std::memory_order_relaxed);
   if (g.locked_to != nullptr) {
     // A locked goroutine runs only on its own machine.
     machine& owner = *g.locked_to;
@@ -456,6 +464,7 @@ void scheduler::solo_loop(machine& m) {
 void scheduler::execute(machine& m, goroutine& g) {
   do {
     m.current = &g;
+    g.status.store(goroutine_status::running, std::memory_order_relaxed);
     detail::set_current_parker(&g.parker);
     before_switch(m.scheduler_fiber, g.fiber, false);
     csp_fiber_switch(&m.scheduler_sp, g.sp);
@@ -490,6 +499,7 @@ bool scheduler::finish_request(machine& m, goroutine& g) {
     case request::kind::park: {
       // Off the goroutine's stack now: from the moment the sleeping bit is in the word, a
       // partner may run the goroutine elsewhere, so this is the last touch of `g`.
+      g.status.store(goroutine_status::waiting, std::memory_order_relaxed);
       std::uint32_t expected = r.observed;
       // The word changed while we switched out: the goroutine runs on at once.
       return (r.observed & detail::sleeping_bit) == 0 &&
@@ -527,6 +537,13 @@ bool scheduler::finish_request(machine& m, goroutine& g) {
 }
 
 void scheduler::destroy(goroutine& g) {
+  {
+    detail::lock_guard guard(registry_lock_);
+    (g.registry_previous != nullptr ? g.registry_previous->registry_next : registry_head_) =
+        g.registry_next;
+    (g.registry_next != nullptr ? g.registry_next->registry_previous : registry_tail_) =
+        g.registry_previous;
+  }
   destroy_tsan_fiber(g.fiber.tsan_fiber);
   const stack s = g.stack_memory;
   g.~goroutine();
@@ -586,6 +603,23 @@ int scheduler::set_max_procs(int n) {
   for (int i = 0; i < n; ++i) wake_idle_machine();
   return previous == 0 ? n : previous;
 }
+
+}  // namespace csp::runtime
+
+namespace csp::detail {
+
+void note_wait(const wait_reason& reason) noexcept {
+  runtime::goroutine* g = runtime::scheduler::current_goroutine();
+  if (g == nullptr) return;
+  g->reason.store(reason.what, std::memory_order_relaxed);
+  g->reason_element.store(reason.element, std::memory_order_relaxed);
+  g->reason_capacity.store(reason.capacity, std::memory_order_relaxed);
+  g->reason_cases.store(reason.cases, std::memory_order_relaxed);
+}
+
+}  // namespace csp::detail
+
+namespace csp::runtime {
 
 // ---------------------------------------------------------------------------------------------
 // Panics.

@@ -33,10 +33,12 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <typeinfo>
 #include <vector>
 
 #include "csp/detail/adaptive_mutex.hpp"
 #include "csp/detail/parker.hpp"
+#include "csp/detail/waiter.hpp"
 #include "csp/go.hpp"
 #include "sanitizers.hpp"
 #include "stack_pool.hpp"
@@ -63,6 +65,9 @@ class goroutine_parker final : public detail::parker {
 
 using task = detail::goroutine_task;
 
+// What a goroutine is doing, for diagnostics. Written by the scheduler, read by dumps.
+enum class goroutine_status : std::uint8_t { runnable, running, waiting };
+
 struct goroutine {
   explicit goroutine(stack s) noexcept : stack_memory(s), parker(*this) {}
 
@@ -76,6 +81,17 @@ struct goroutine {
   goroutine* next = nullptr;     // global queue link
   machine* locked_to = nullptr;  // lock_os_thread(): the only machine that may run it
   int lock_count = 0;
+
+  // Diagnostics. The wait reason is stored field by field in relaxed atomics: a dump taken
+  // while the goroutine changes state may show a mix, never a torn pointer.
+  spawn_site site;
+  std::atomic<goroutine_status> status{goroutine_status::runnable};
+  std::atomic<detail::wait_reason::kind> reason{detail::wait_reason::kind::none};
+  std::atomic<const std::type_info*> reason_element{nullptr};
+  std::atomic<std::size_t> reason_capacity{0};
+  std::atomic<std::size_t> reason_cases{0};
+  goroutine* registry_previous = nullptr;  // guarded by the scheduler's registry lock
+  goroutine* registry_next = nullptr;
 };
 
 // What a goroutine asks its machine to do when it switches back to the scheduler.
@@ -120,8 +136,8 @@ class scheduler {
   static scheduler& instance();
 
   // Creates a goroutine running `closure` (placed at its stack's top by `place`).
-  void spawn(std::size_t stack_size, std::string name, task* (*place)(void* where, void* arg),
-             std::size_t closure_size, void* arg);
+  void spawn(go_options&& options, task* (*place)(void* where, void* arg), std::size_t closure_size,
+             void* arg);
 
   // Makes a parked goroutine runnable.
   void ready(goroutine& g);
@@ -141,6 +157,15 @@ class scheduler {
   static void switch_to_scheduler(goroutine& g, request r);
 
   std::int64_t live_goroutines() const noexcept { return live_.load(); }
+  // The id the next goroutine will get.
+  std::uint64_t next_goroutine_id() const noexcept { return next_id_.load(); }
+
+  // Calls `visit(g)` for every live goroutine, under the registry lock.
+  template <class Visit>
+  void for_each_goroutine(Visit&& visit) {
+    detail::lock_guard guard(registry_lock_);
+    for (goroutine* g = registry_head_; g != nullptr; g = g->registry_next) visit(*g);
+  }
 
  private:
   scheduler();
@@ -181,6 +206,10 @@ class scheduler {
 
   std::atomic<std::uint64_t> next_id_{1};
   std::atomic<std::int64_t> live_{0};
+
+  detail::adaptive_mutex registry_lock_;
+  goroutine* registry_head_ = nullptr;  // oldest first
+  goroutine* registry_tail_ = nullptr;
 };
 
 // Reports an exception that escaped a goroutine and ends the process with status 2, as an

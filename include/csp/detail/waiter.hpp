@@ -32,11 +32,37 @@
 #include <cassert>
 #include <cstddef>
 #include <cstdint>
+#include <typeinfo>
 
 #include "csp/detail/futex.hpp"
 #include "csp/detail/parker.hpp"
 
 namespace csp::detail {
+
+// What a blocked party waits on, for goroutine dumps and deadlock and leak reports.
+struct wait_reason {
+  enum class kind : std::uint8_t {
+    none,
+    chan_send,
+    chan_receive,
+    chan_send_nil,
+    chan_receive_nil,
+    select,
+    select_no_cases,
+    wait_group,
+    mutex,
+    sleep,
+    blocking_call,
+  };
+  kind what = kind::none;
+  const std::type_info* element = nullptr;  // a channel's element type
+  std::size_t capacity = 0;                 // a channel's capacity
+  std::size_t cases = 0;                    // a select's live cases
+};
+
+// Records why the calling goroutine is about to block (no-op on a plain thread). Called only on
+// the paths that are about to park, never on a fast path.
+void note_wait(const wait_reason& reason) noexcept;
 
 class waiter {
  public:

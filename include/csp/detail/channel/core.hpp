@@ -272,6 +272,7 @@ class channel_core {
         // Prepare for blocking: from here a receiver or close() may claim `op`.
         senders_.push_back(op);
       }
+      note_wait({wait_reason::kind::chan_send, &typeid(T), capacity()});
       const waiter::result result = self.wait(deadline);
       if (result.final_phase == waiter::phase::aborted) {
         lock_guard guard(lock_);
@@ -302,6 +303,7 @@ class channel_core {
         // Prepare for blocking: from here a sender or close() may claim `op`.
         receivers_.push_back(op);
       }
+      note_wait({wait_reason::kind::chan_receive, &typeid(T), capacity()});
       const waiter::result result = self.wait(deadline);
       if (result.final_phase == waiter::phase::aborted) {
         lock_guard guard(lock_);

@@ -1,0 +1,48 @@
+// diagnostics.hpp: seeing what goroutines do — dumps and leak checks.
+//
+//   csp::dump_goroutines(std::cerr);   // like Go's SIGQUIT dump, on demand
+//
+//   goroutine 7 "reader" [chan receive (int, capacity 0)]:
+//   	spawned at src/ingest.cpp:42 in start_readers
+//
+//   csp::goroutine_leak_check leaks;   // at the start of a test
+//   ...
+//   EXPECT_EQ(leaks.report(), "");     // at its end: names every goroutine started since
+//
+// Each goroutine shows its id, its name (go_options::name), what it is doing — running,
+// runnable, or what it is blocked on: a channel send or receive (with the element type and
+// capacity), a select (with its number of cases), a nil channel, a wait_group, a mutex, a sleep,
+// a blocking call — and the file, line and function of the go() call that started it.
+//
+// Guarantees: safe to call from any thread or goroutine at any time; a goroutine that changes
+// state during the dump may show either state. Cost: nothing until called; recording the spawn
+// site and the wait reason costs go() three pointer stores and a blocking operation one call on
+// its slow path.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <ostream>
+#include <string>
+
+namespace csp {
+
+// Writes every live goroutine to `out`.
+void dump_goroutines(std::ostream& out);
+
+// Returns the dump as a string.
+std::string goroutine_dump();
+
+// Finds goroutines that outlive a scope, such as a test. Construct it at the start; report()
+// gives every goroutine started since then that is still alive after a grace period (for
+// goroutines that are just finishing), as a dump, or "" when there is none.
+class goroutine_leak_check {
+ public:
+  goroutine_leak_check() noexcept;
+  std::string report(std::chrono::milliseconds grace = std::chrono::seconds(1)) const;
+
+ private:
+  std::uint64_t first_id_;  // goroutines with an id at least this were started after us
+};
+
+}  // namespace csp
