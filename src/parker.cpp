@@ -23,7 +23,9 @@ class os_thread_parker final : public parker {
         !word.compare_exchange_strong(observed, sleeping, std::memory_order_relaxed)) {
       return;
     }
+    thread_census::instance().enter_park();
     futex_wait(word, sleeping, deadline);
+    thread_census::instance().leave_park();
   }
 
   void unpark(std::atomic<std::uint32_t>& word) noexcept override { futex_wake_one(word); }
@@ -32,9 +34,38 @@ class os_thread_parker final : public parker {
 os_thread_parker the_thread_parker;
 thread_local parker* current = nullptr;
 
+// Counts this thread in the census from its first sleep in csp until it exits.
+struct census_membership {
+  bool joined = false;
+  ~census_membership() {
+    if (joined) thread_census::instance().leave();
+  }
+};
+thread_local census_membership membership;
+
 }  // namespace
 
 parker& thread_parker() noexcept { return the_thread_parker; }
+
+thread_census& thread_census::instance() noexcept {
+  static thread_census census;
+  return census;
+}
+
+void thread_census::enter_park() noexcept {
+  if (!membership.joined) {
+    membership.joined = true;
+    known_.fetch_add(1, std::memory_order_seq_cst);
+  }
+  parked_.fetch_add(1, std::memory_order_seq_cst);
+}
+
+void thread_census::leave_park() noexcept {
+  parked_.fetch_sub(1, std::memory_order_seq_cst);
+  wakes_.fetch_add(1, std::memory_order_relaxed);
+}
+
+void thread_census::leave() noexcept { known_.fetch_sub(1, std::memory_order_seq_cst); }
 
 parker& current_parker() noexcept { return current != nullptr ? *current : the_thread_parker; }
 

@@ -108,6 +108,16 @@ class completion {
 // Runs `job` on the blocking pool and parks the calling goroutine until it is done.
 void run_on_blocking_pool(void (*job)(void*), void* argument);
 
+// Brackets a csp::run call, within which whole-program deadlock detection applies.
+void enter_run() noexcept;
+void leave_run() noexcept;
+struct run_scope {
+  run_scope() noexcept { enter_run(); }
+  ~run_scope() { leave_run(); }
+  run_scope(const run_scope&) = delete;
+  run_scope& operator=(const run_scope&) = delete;
+};
+
 }  // namespace detail
 
 // Starts `f(args...)` in a new goroutine, with options (name, stack size).
@@ -186,6 +196,7 @@ template <class F>
 std::invoke_result_t<F&> run(F&& main, spawn_site site = spawn_site::here()) {
   using result_type = std::invoke_result_t<F&>;
   if (in_goroutine()) return std::invoke(main);
+  detail::run_scope deadlock_detection;
   detail::completion done;
   std::exception_ptr error;
   std::conditional_t<std::is_void_v<result_type>, char, std::optional<result_type>> result;

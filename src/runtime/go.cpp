@@ -76,8 +76,17 @@ class blocking_pool {
 
 void run_on_blocking_pool(void (*job)(void*), void* argument) {
   note_wait({wait_reason::kind::blocking_call});
+  auto& scheduler = runtime::scheduler::instance();
+  scheduler.blocking_calls.fetch_add(1, std::memory_order_seq_cst);
+  struct in_flight {
+    runtime::scheduler& s;
+    ~in_flight() { s.blocking_calls.fetch_sub(1, std::memory_order_seq_cst); }
+  } counted{scheduler};
   blocking_pool::instance().run(job, argument);
 }
+
+void enter_run() noexcept { runtime::scheduler::instance().enter_run(); }
+void leave_run() noexcept { runtime::scheduler::instance().leave_run(); }
 
 }  // namespace detail
 

@@ -10,6 +10,8 @@
 #include <new>
 #include <typeinfo>
 
+#include "csp/detail/timer_service.hpp"
+#include "csp/diagnostics.hpp"
 #include "csp/select.hpp"
 
 #if defined(__GNUG__)
@@ -34,6 +36,8 @@ thread_local machine* this_machine = nullptr;
 
 // How long an idle machine keeps looking for work before it sleeps.
 constexpr auto spin_duration = std::chrono::microseconds(20);
+// How long everything must stay asleep before the deadlock detector reports.
+constexpr auto deadlock_grace = std::chrono::milliseconds(100);
 // How long a stealer waits before it takes another processor's runnext.
 constexpr auto runnext_grace = std::chrono::microseconds(5);
 
@@ -349,7 +353,20 @@ void scheduler::go_idle(machine& m) {
     }
     // A waker took us off the list: its wake is on the way; consume it below.
   }
-  while (m.wake_word.load(std::memory_order_acquire) == 0) detail::futex_wait(m.wake_word, 0);
+  while (m.wake_word.load(std::memory_order_acquire) == 0) {
+    if (!deadlocked()) {
+      detail::futex_wait(m.wake_word, 0);
+      continue;
+    }
+    // Everything looks asleep. Look again after a grace period, and report only if nothing at
+    // all happened meanwhile: a thread or timer in the middle of waking someone shows up as
+    // progress.
+    const std::uint64_t before = progress();
+    detail::futex_wait(m.wake_word, 0, std::chrono::steady_clock::now() + deadlock_grace);
+    if (m.wake_word.load(std::memory_order_acquire) == 0 && progress() == before && deadlocked()) {
+      report_deadlock();
+    }
+  }
   m.spinning = true;  // counted in spinning_ by the waker
 }
 
@@ -429,6 +446,7 @@ void scheduler::machine_loop(machine& m) {
       retire(m);
       continue;
     }
+    m.owned->executions.fetch_add(1, std::memory_order_relaxed);
     execute(m, *g);
     if (m.solo != nullptr) {
       solo_loop(m);
@@ -457,7 +475,10 @@ void scheduler::solo_loop(machine& m) {
     while (m.solo_word.exchange(0, std::memory_order_acquire) == 0) {
       detail::futex_wait(m.solo_word, 0);
     }
+    solo_running_.fetch_add(1, std::memory_order_seq_cst);
+    solo_executions_.fetch_add(1, std::memory_order_relaxed);
     execute(m, *m.solo);
+    solo_running_.fetch_sub(1, std::memory_order_seq_cst);
   }
 }
 
@@ -549,6 +570,45 @@ void scheduler::destroy(goroutine& g) {
   g.~goroutine();
   stack_pool::instance().release(s);
   live_.fetch_sub(1, std::memory_order_relaxed);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Deadlock detection (Go's checkdead, golang/go:src/runtime/proc.go).
+
+// True when, under csp::run, nothing can ever run again: every processor's machine is idle and
+// none is searching, no locked goroutine runs, no goroutine is queued, no timer is pending (a
+// sleeping goroutine or a timed wait masks a deadlock, as in Go), no blocking call is in flight,
+// and every plain thread that ever slept in csp sleeps in csp now. Threads that never used csp
+// are invisible here; see docs/diagnostics.md.
+bool scheduler::deadlocked() {
+  if (run_depth_.load(std::memory_order_seq_cst) == 0) return false;
+  if (idle_count_.load(std::memory_order_seq_cst) < active_procs_.load(std::memory_order_seq_cst)) {
+    return false;
+  }
+  if (spinning_.load(std::memory_order_seq_cst) != 0) return false;
+  if (solo_running_.load(std::memory_order_seq_cst) != 0) return false;
+  if (blocking_calls.load(std::memory_order_seq_cst) != 0) return false;
+  if (work_visible()) return false;
+  if (detail::thread_census::instance().active() > 0) return false;
+  return detail::timer_service::instance().pending_count() == 0;
+}
+
+std::uint64_t scheduler::progress() const {
+  std::uint64_t total =
+      solo_executions_.load(std::memory_order_relaxed) + detail::thread_census::instance().wakes();
+  const int count = processor_count_.load(std::memory_order_acquire);
+  for (int i = 0; i < count; ++i) {
+    total += processors_[i]->executions.load(std::memory_order_relaxed);
+  }
+  return total;
+}
+
+void scheduler::report_deadlock() {
+  std::string report = "fatal error: all goroutines are asleep - deadlock!\n\n";
+  report += goroutine_dump();
+  std::fputs(report.c_str(), stderr);
+  std::fflush(stderr);
+  std::_Exit(2);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -116,6 +116,8 @@ struct processor {
   std::uint32_t tick = 0;
   std::atomic<bool> active{true};
   std::atomic<std::uint32_t> reactivate_word{0};
+  // Goroutine switches on this processor; the deadlock detector reads it to see progress.
+  std::atomic<std::uint64_t> executions{0};
 };
 
 struct machine {
@@ -157,6 +159,13 @@ class scheduler {
   static void switch_to_scheduler(goroutine& g, request r);
 
   std::int64_t live_goroutines() const noexcept { return live_.load(); }
+  // csp::run() calls in progress: deadlock detection applies only under csp::run, as Go's
+  // applies to a program whose main is a goroutine.
+  void enter_run() noexcept { run_depth_.fetch_add(1, std::memory_order_seq_cst); }
+  void leave_run() noexcept { run_depth_.fetch_sub(1, std::memory_order_seq_cst); }
+  // Blocking-pool calls in flight: they may wake goroutines, so they mask a deadlock.
+  std::atomic<long> blocking_calls{0};
+
   // The id the next goroutine will get.
   std::uint64_t next_goroutine_id() const noexcept { return next_id_.load(); }
 
@@ -206,6 +215,14 @@ class scheduler {
 
   std::atomic<std::uint64_t> next_id_{1};
   std::atomic<std::int64_t> live_{0};
+
+  bool deadlocked();
+  std::uint64_t progress() const;
+  [[noreturn]] void report_deadlock();
+
+  std::atomic<int> run_depth_{0};
+  std::atomic<int> solo_running_{0};
+  std::atomic<std::uint64_t> solo_executions_{0};
 
   detail::adaptive_mutex registry_lock_;
   goroutine* registry_head_ = nullptr;  // oldest first

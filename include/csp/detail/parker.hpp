@@ -55,4 +55,24 @@ void set_current_parker(parker* p) noexcept;
 // Returns the OS-thread parker: a bounded spin, then a futex wait on the word.
 parker& thread_parker() noexcept;
 
+// What the deadlock detector knows of plain threads: how many have ever slept in a csp
+// operation (and not exited), how many sleep in one now, and how often any woke.
+class thread_census {
+ public:
+  static thread_census& instance() noexcept;
+  void enter_park() noexcept;
+  void leave_park() noexcept;
+  void leave() noexcept;
+  // Known threads that are not asleep in csp: they may still wake a goroutine.
+  long active() const noexcept {
+    return known_.load(std::memory_order_seq_cst) - parked_.load(std::memory_order_seq_cst);
+  }
+  unsigned long wakes() const noexcept { return wakes_.load(std::memory_order_relaxed); }
+
+ private:
+  std::atomic<long> known_{0};
+  std::atomic<long> parked_{0};
+  std::atomic<unsigned long> wakes_{0};
+};
+
 }  // namespace csp::detail
