@@ -581,7 +581,11 @@ void scheduler::destroy(goroutine& g) {
 // and every plain thread that ever slept in csp sleeps in csp now. Threads that never used csp
 // are invisible here; see docs/diagnostics.md.
 bool scheduler::deadlocked() {
-  if (run_depth_.load(std::memory_order_seq_cst) == 0) return false;
+  static const bool enabled = [] {
+    const char* text = std::getenv("CSP_DEADLOCK_DETECTION");
+    return text == nullptr || (std::strcmp(text, "off") != 0 && std::strcmp(text, "0") != 0);
+  }();
+  if (!enabled || run_depth_.load(std::memory_order_seq_cst) == 0) return false;
   if (idle_count_.load(std::memory_order_seq_cst) < active_procs_.load(std::memory_order_seq_cst)) {
     return false;
   }
