@@ -2,6 +2,7 @@
 #include "csp/detail/parker.hpp"
 
 #include <sched.h>
+#include <unistd.h>
 
 namespace csp::detail {
 namespace {
@@ -62,17 +63,42 @@ thread_census& thread_census::instance() noexcept {
   return census;
 }
 
+// The census costs a lock and a vector operation around each futex sleep of a plain thread,
+// which is already a system call; it is never on a path that does not sleep.
 void thread_census::enter_park() noexcept {
   if (!membership.joined) {
     membership.joined = true;
     known_.fetch_add(1, std::memory_order_seq_cst);
+  }
+  {
+    std::lock_guard guard(parked_ids_lock_);
+    parked_ids_.push_back(static_cast<long>(::gettid()));
   }
   parked_.fetch_add(1, std::memory_order_seq_cst);
 }
 
 void thread_census::leave_park() noexcept {
   parked_.fetch_sub(1, std::memory_order_seq_cst);
+  {
+    std::lock_guard guard(parked_ids_lock_);
+    const long self = static_cast<long>(::gettid());
+    for (auto& id : parked_ids_) {
+      if (id == self) {
+        id = parked_ids_.back();
+        parked_ids_.pop_back();
+        break;
+      }
+    }
+  }
   wakes_.fetch_add(1, std::memory_order_relaxed);
+}
+
+bool thread_census::is_parked(long thread_id) const {
+  std::lock_guard guard(parked_ids_lock_);
+  for (long id : parked_ids_) {
+    if (id == thread_id) return true;
+  }
+  return false;
 }
 
 void thread_census::leave() noexcept { known_.fetch_sub(1, std::memory_order_seq_cst); }

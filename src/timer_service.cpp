@@ -1,6 +1,8 @@
 // timer_service.cpp: csp/detail/timer_service.hpp — a binary min-heap and one thread.
 #include "csp/detail/timer_service.hpp"
 
+#include <pthread.h>
+
 #include <condition_variable>
 #include <thread>
 #include <vector>
@@ -23,7 +25,10 @@ timer_service& timer_service::instance() {
 }
 
 timer_service::timer_service() : state_(new state) {
-  std::thread([this] { run(); }).detach();
+  std::thread([this] {
+    ::pthread_setname_np(::pthread_self(), "csp-timer");
+    run();
+  }).detach();
 }
 
 std::size_t timer_service::pending_count() {

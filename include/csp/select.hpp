@@ -404,7 +404,7 @@ std::size_t select(Cases&&... cases) {
   void* default_object = nullptr;
   std::size_t next = 0;
   std::size_t argument = 0;
-  auto add = [&]<class C>(C& c) {
+  [[maybe_unused]] auto add = [&]<class C>(C& c) {
     if constexpr (detail::is_default_case<std::remove_cvref_t<C>>) {
       default_position = argument;
       default_object = &c;

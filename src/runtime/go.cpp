@@ -1,4 +1,6 @@
 // go.cpp: csp/go.hpp on top of the scheduler, and the blocking pool.
+#include <pthread.h>
+
 #include <chrono>
 #include <condition_variable>
 #include <deque>
@@ -50,6 +52,7 @@ class blocking_pool {
   };
 
   void serve() {
+    ::pthread_setname_np(::pthread_self(), "csp-blocking");
     std::unique_lock lock(mutex_);
     for (;;) {
       ++available_;

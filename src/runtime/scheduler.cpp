@@ -1,11 +1,15 @@
 // scheduler.cpp: see scheduler.hpp for the design.
 #include "scheduler.hpp"
 
+#include <dirent.h>
+#include <pthread.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <mutex>
 #include <new>
 #include <typeinfo>
@@ -353,19 +357,24 @@ void scheduler::go_idle(machine& m) {
     }
     // A waker took us off the list: its wake is on the way; consume it below.
   }
+  // Under csp::run an idle machine looks every grace period for a whole-program deadlock, and
+  // reports one seen twice in a row with no progress at all in between: a thread or a timer in
+  // the middle of waking someone shows up as progress. Otherwise it sleeps until woken.
+  bool seen_deadlocked = false;
+  std::uint64_t seen_progress = 0;
   while (m.wake_word.load(std::memory_order_acquire) == 0) {
-    if (!deadlocked()) {
+    if (run_depth_.load(std::memory_order_seq_cst) == 0) {
+      // No csp::run: nothing to detect, so sleep without a timeout and cost no CPU. A run that
+      // starts later wakes a machine for its main goroutine, and that one does the watching.
       detail::futex_wait(m.wake_word, 0);
       continue;
     }
-    // Everything looks asleep. Look again after a grace period, and report only if nothing at
-    // all happened meanwhile: a thread or timer in the middle of waking someone shows up as
-    // progress.
-    const std::uint64_t before = progress();
+    const bool dead = deadlocked();
+    const std::uint64_t now_progress = progress();
+    if (dead && seen_deadlocked && now_progress == seen_progress) report_deadlock();
+    seen_deadlocked = dead;
+    seen_progress = now_progress;
     detail::futex_wait(m.wake_word, 0, std::chrono::steady_clock::now() + deadlock_grace);
-    if (m.wake_word.load(std::memory_order_acquire) == 0 && progress() == before && deadlocked()) {
-      report_deadlock();
-    }
   }
   m.spinning = true;  // counted in spinning_ by the waker
 }
@@ -378,6 +387,7 @@ void scheduler::start_machine(processor* p, goroutine* solo) {
   m->owned = p;
   m->solo = solo;
   std::thread([this, m] {
+    ::pthread_setname_np(::pthread_self(), "csp-machine");
     this_machine = m;
     m->scheduler_fiber.tsan_fiber = current_tsan_fiber();
     if (m->solo != nullptr) {
@@ -575,6 +585,8 @@ void scheduler::destroy(goroutine& g) {
 // ---------------------------------------------------------------------------------------------
 // Deadlock detection (Go's checkdead, golang/go:src/runtime/proc.go).
 
+bool other_threads_asleep();
+
 // True when, under csp::run, nothing can ever run again: every processor's machine is idle and
 // none is searching, no locked goroutine runs, no goroutine is queued, no timer is pending (a
 // sleeping goroutine or a timed wait masks a deadlock, as in Go), no blocking call is in flight,
@@ -594,7 +606,39 @@ bool scheduler::deadlocked() {
   if (blocking_calls.load(std::memory_order_seq_cst) != 0) return false;
   if (work_visible()) return false;
   if (detail::thread_census::instance().active() > 0) return false;
-  return detail::timer_service::instance().pending_count() == 0;
+  if (detail::timer_service::instance().pending_count() != 0) return false;
+  return other_threads_asleep();
+}
+
+// Whether every thread that is not csp's own (named "csp-…") is asleep: parked in a csp
+// operation, or not running at all. A plain thread that is running may be about to wake a
+// goroutine, even one that never used csp before; it masks the deadlock. A plain thread asleep
+// in some other system call (reading a socket, say) does not: such a thread should wait through
+// csp::blocking, which masks it, or the program can set CSP_DEADLOCK_DETECTION=off.
+bool other_threads_asleep() {
+  DIR* tasks = ::opendir("/proc/self/task");
+  if (tasks == nullptr) return false;  // cannot tell: never report
+  bool asleep = true;
+  auto& census = detail::thread_census::instance();
+  while (dirent* entry = ::readdir(tasks)) {
+    if (entry->d_name[0] < '0' || entry->d_name[0] > '9') continue;
+    const long id = std::strtol(entry->d_name, nullptr, 10);
+    const std::string path = std::string("/proc/self/task/") + entry->d_name;
+    std::ifstream comm(path + "/comm");
+    std::string name;
+    std::getline(comm, name);
+    if (name.rfind("csp-", 0) == 0 || census.is_parked(id)) continue;
+    std::ifstream stat(path + "/stat");
+    std::string line;
+    std::getline(stat, line);
+    const auto close = line.rfind(')');
+    if (close == std::string::npos || close + 2 >= line.size() || line[close + 2] == 'R') {
+      asleep = false;
+      break;
+    }
+  }
+  ::closedir(tasks);
+  return asleep;
 }
 
 std::uint64_t scheduler::progress() const {
@@ -608,6 +652,11 @@ std::uint64_t scheduler::progress() const {
 }
 
 void scheduler::report_deadlock() {
+  // Two idle machines may see it at once; one report is enough.
+  static std::atomic<bool> reported{false};
+  if (reported.exchange(true)) {
+    for (;;) std::this_thread::sleep_for(std::chrono::hours(1));
+  }
   std::string report = "fatal error: all goroutines are asleep - deadlock!\n\n";
   report += goroutine_dump();
   std::fputs(report.c_str(), stderr);
@@ -705,9 +754,13 @@ void die_of_exception(const goroutine& g, std::exception_ptr error) {
 #endif
   } catch (...) {
   }
-  std::fprintf(stderr, "panic: %s: %s\n\ngoroutine %llu%s%s%s [running]\n", type.c_str(),
-               what.c_str(), static_cast<unsigned long long>(g.id), g.name.empty() ? "" : " \"",
-               g.name.c_str(), g.name.empty() ? "" : "\"");
+  // Go prints "panic: <value>" and then the goroutine; we add where it was spawned.
+  std::string report = "panic: " + type + ": " + what + "\n\n";
+  report += "goroutine " + std::to_string(g.id);
+  if (!g.name.empty()) report += " \"" + g.name + "\"";
+  report += " [running]:\n\tspawned at " + std::string(g.site.file) + ":" +
+            std::to_string(g.site.line) + " in " + g.site.function + "\n";
+  std::fputs(report.c_str(), stderr);
   std::fflush(stderr);
   std::_Exit(2);
 }

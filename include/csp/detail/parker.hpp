@@ -22,6 +22,8 @@
 
 #include <atomic>
 #include <cstdint>
+#include <mutex>
+#include <vector>
 
 #include "csp/detail/futex.hpp"
 
@@ -68,8 +70,12 @@ class thread_census {
     return known_.load(std::memory_order_seq_cst) - parked_.load(std::memory_order_seq_cst);
   }
   unsigned long wakes() const noexcept { return wakes_.load(std::memory_order_relaxed); }
+  // Whether the thread with this kernel id sleeps in a csp operation now.
+  bool is_parked(long thread_id) const;
 
  private:
+  mutable std::mutex parked_ids_lock_;
+  std::vector<long> parked_ids_;  // kernel ids of the threads asleep in csp
   std::atomic<long> known_{0};
   std::atomic<long> parked_{0};
   std::atomic<unsigned long> wakes_{0};
