@@ -5,6 +5,7 @@
 #include <sstream>
 #include <thread>
 #include <typeinfo>
+#include <utility>
 
 #include "scheduler.hpp"
 
@@ -21,6 +22,16 @@ std::string type_name(const std::type_info& type) {
   char* demangled = abi::__cxa_demangle(type.name(), nullptr, nullptr, &status);
   std::string name = status == 0 && demangled != nullptr ? demangled : type.name();
   std::free(demangled);
+  // Spell the standard strings as people write them.
+  for (const auto& [long_name, short_name] :
+       {std::pair<std::string, std::string>{"std::__cxx11::basic_string<char, "
+                                            "std::char_traits<char>, std::allocator<char> >",
+                                            "std::string"},
+        {"std::basic_string_view<char, std::char_traits<char> >", "std::string_view"}}) {
+    for (auto at = name.find(long_name); at != std::string::npos; at = name.find(long_name)) {
+      name.replace(at, long_name.size(), short_name);
+    }
+  }
   return name;
 #else
   return type.name();
