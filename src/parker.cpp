@@ -72,7 +72,7 @@ void thread_census::enter_park() noexcept {
   }
   {
     std::lock_guard guard(parked_ids_lock_);
-    parked_ids_.push_back(static_cast<long>(::gettid()));
+    if (parked_count_ < max_recorded) parked_ids_[parked_count_++] = static_cast<long>(::gettid());
   }
   parked_.fetch_add(1, std::memory_order_seq_cst);
 }
@@ -82,10 +82,9 @@ void thread_census::leave_park() noexcept {
   {
     std::lock_guard guard(parked_ids_lock_);
     const long self = static_cast<long>(::gettid());
-    for (auto& id : parked_ids_) {
-      if (id == self) {
-        id = parked_ids_.back();
-        parked_ids_.pop_back();
+    for (std::size_t i = 0; i < parked_count_; ++i) {
+      if (parked_ids_[i] == self) {
+        parked_ids_[i] = parked_ids_[--parked_count_];
         break;
       }
     }
@@ -95,8 +94,8 @@ void thread_census::leave_park() noexcept {
 
 bool thread_census::is_parked(long thread_id) const {
   std::lock_guard guard(parked_ids_lock_);
-  for (long id : parked_ids_) {
-    if (id == thread_id) return true;
+  for (std::size_t i = 0; i < parked_count_; ++i) {
+    if (parked_ids_[i] == thread_id) return true;
   }
   return false;
 }

@@ -21,9 +21,9 @@
 #pragma once
 
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <mutex>
-#include <vector>
 
 #include "csp/detail/futex.hpp"
 
@@ -74,8 +74,13 @@ class thread_census {
   bool is_parked(long thread_id) const;
 
  private:
+  // Kernel ids of the threads asleep in csp. Fixed capacity, so that sleeping never allocates
+  // (select's no-allocation promise); a thread that finds it full is not recorded and simply
+  // counts as possibly running, which can only hide a deadlock, never invent one.
+  static constexpr std::size_t max_recorded = 1024;
   mutable std::mutex parked_ids_lock_;
-  std::vector<long> parked_ids_;  // kernel ids of the threads asleep in csp
+  long parked_ids_[max_recorded] = {};
+  std::size_t parked_count_ = 0;
   std::atomic<long> known_{0};
   std::atomic<long> parked_{0};
   std::atomic<unsigned long> wakes_{0};
