@@ -45,15 +45,6 @@ class os_thread_parker final : public parker {
 os_thread_parker the_thread_parker;
 thread_local parker* current = nullptr;
 
-// Counts this thread in the census from its first sleep in csp until it exits.
-struct census_membership {
-  bool joined = false;
-  ~census_membership() {
-    if (joined) thread_census::instance().leave();
-  }
-};
-thread_local census_membership membership;
-
 }  // namespace
 
 parker& thread_parker() noexcept { return the_thread_parker; }
@@ -66,19 +57,13 @@ thread_census& thread_census::instance() noexcept {
 // The census costs a lock and a vector operation around each futex sleep of a plain thread,
 // which is already a system call; it is never on a path that does not sleep.
 void thread_census::enter_park() noexcept {
-  if (!membership.joined) {
-    membership.joined = true;
-    known_.fetch_add(1, std::memory_order_seq_cst);
-  }
   {
     std::lock_guard guard(parked_ids_lock_);
     if (parked_count_ < max_recorded) parked_ids_[parked_count_++] = static_cast<long>(::gettid());
   }
-  parked_.fetch_add(1, std::memory_order_seq_cst);
 }
 
 void thread_census::leave_park() noexcept {
-  parked_.fetch_sub(1, std::memory_order_seq_cst);
   {
     std::lock_guard guard(parked_ids_lock_);
     const long self = static_cast<long>(::gettid());
@@ -99,8 +84,6 @@ bool thread_census::is_parked(long thread_id) const {
   }
   return false;
 }
-
-void thread_census::leave() noexcept { known_.fetch_sub(1, std::memory_order_seq_cst); }
 
 parker& current_parker() noexcept { return current != nullptr ? *current : the_thread_parker; }
 

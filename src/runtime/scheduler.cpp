@@ -590,8 +590,7 @@ bool other_threads_asleep();
 // True when, under csp::run, nothing can ever run again: every processor's machine is idle and
 // none is searching, no locked goroutine runs, no goroutine is queued, no timer is pending (a
 // sleeping goroutine or a timed wait masks a deadlock, as in Go), no blocking call is in flight,
-// and every plain thread that ever slept in csp sleeps in csp now. Threads that never used csp
-// are invisible here; see docs/diagnostics.md.
+// and no plain thread is running (other_threads_asleep); see docs/diagnostics.md.
 bool scheduler::deadlocked() {
   static const bool enabled = [] {
     const char* text = std::getenv("CSP_DEADLOCK_DETECTION");
@@ -605,7 +604,6 @@ bool scheduler::deadlocked() {
   if (solo_running_.load(std::memory_order_seq_cst) != 0) return false;
   if (blocking_calls.load(std::memory_order_seq_cst) != 0) return false;
   if (work_visible()) return false;
-  if (detail::thread_census::instance().active() > 0) return false;
   if (detail::timer_service::instance().pending_count() != 0) return false;
   return other_threads_asleep();
 }

@@ -57,18 +57,13 @@ void set_current_parker(parker* p) noexcept;
 // Returns the OS-thread parker: a bounded spin, then a futex wait on the word.
 parker& thread_parker() noexcept;
 
-// What the deadlock detector knows of plain threads: how many have ever slept in a csp
-// operation (and not exited), how many sleep in one now, and how often any woke.
+// What the deadlock detector knows of plain threads: which sleep in a csp operation now, and
+// how often any woke. Threads running anywhere are seen through /proc (scheduler.cpp).
 class thread_census {
  public:
   static thread_census& instance() noexcept;
   void enter_park() noexcept;
   void leave_park() noexcept;
-  void leave() noexcept;
-  // Known threads that are not asleep in csp: they may still wake a goroutine.
-  long active() const noexcept {
-    return known_.load(std::memory_order_seq_cst) - parked_.load(std::memory_order_seq_cst);
-  }
   unsigned long wakes() const noexcept { return wakes_.load(std::memory_order_relaxed); }
   // Whether the thread with this kernel id sleeps in a csp operation now.
   bool is_parked(long thread_id) const;
@@ -81,8 +76,6 @@ class thread_census {
   mutable std::mutex parked_ids_lock_;
   long parked_ids_[max_recorded] = {};
   std::size_t parked_count_ = 0;
-  std::atomic<long> known_{0};
-  std::atomic<long> parked_{0};
   std::atomic<unsigned long> wakes_{0};
 };
 
