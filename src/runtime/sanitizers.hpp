@@ -28,6 +28,7 @@
 
 #if defined(CSP_ASAN)
 #include <sanitizer/common_interface_defs.h>
+#include <sanitizer/lsan_interface.h>
 #endif
 #if defined(CSP_TSAN)
 #include <sanitizer/tsan_interface.h>
@@ -68,6 +69,22 @@ inline void after_switch([[maybe_unused]] sanitizer_fiber& self,
     from->stack_bottom = bottom;
     from->stack_size = size;
   }
+#endif
+}
+
+// LeakSanitizer scans thread stacks and globals for pointers, not our mmap'd fiber stacks: a
+// parked goroutine's stack is registered as a root region, or everything only it refers to
+// would be reported as leaked.
+inline void register_stack_root([[maybe_unused]] const void* bottom,
+                                [[maybe_unused]] std::size_t size) {
+#if defined(CSP_ASAN)
+  __lsan_register_root_region(bottom, size);
+#endif
+}
+inline void unregister_stack_root([[maybe_unused]] const void* bottom,
+                                  [[maybe_unused]] std::size_t size) {
+#if defined(CSP_ASAN)
+  __lsan_unregister_root_region(bottom, size);
 #endif
 }
 

@@ -149,6 +149,7 @@ void scheduler::spawn(go_options&& options, task* (*place)(void* where, void* ar
   g->fiber.stack_bottom = s.bottom;
   g->fiber.stack_size = s.size;
   g->fiber.tsan_fiber = create_tsan_fiber();
+  register_stack_root(s.bottom, s.size);
   g->id = next_id_.fetch_add(1, std::memory_order_relaxed);
   g->name = std::move(options.name);
   g->site = options.site;
@@ -577,6 +578,7 @@ void scheduler::destroy(goroutine& g) {
   }
   destroy_tsan_fiber(g.fiber.tsan_fiber);
   const stack s = g.stack_memory;
+  unregister_stack_root(s.bottom, s.size);
   g.~goroutine();
   stack_pool::instance().release(s);
   live_.fetch_sub(1, std::memory_order_relaxed);
