@@ -1,0 +1,377 @@
+// compare.cpp: the Boost.Fiber side of bench/compare (see bench/compare/README.md).
+//
+//   compare_boost <workload> [work-iterations]
+//
+// Schedulers: pingpong and sieve run on one thread with the default round_robin scheduler;
+// skynet, spawn, workerpool and parked run on 2 threads (the main one and a helper) with
+// algo::work_stealing(2) (suspend = false, Boost's default: an idle thread spins). Every fiber
+// uses a fixedsize_stack of 16 KiB (malloc'd; Boost's default of 128 KiB goes through mmap,
+// one kernel mapping per fiber, and 1,000,000 fibers exceed vm.max_map_count). Channels:
+// boost::fibers::unbuffered_channel, and buffered_channel where the other peers use a buffered
+// channel — its capacity must be a power of two and holds capacity - 1 values, so the next
+// power of two above the others' capacity is used. Boost.Fiber has no select: the select
+// workloads have no Boost version.
+#include <boost/fiber/all.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cinttypes>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace fibers = boost::fibers;
+
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+const char* const peer = "boost";
+constexpr std::size_t stack_size = 16 * 1024;
+
+double ms_since(clock_type::time_point start) {
+  return std::chrono::duration<double, std::milli>(clock_type::now() - start).count();
+}
+double ns_since(clock_type::time_point start) {
+  return std::chrono::duration<double, std::nano>(clock_type::now() - start).count();
+}
+
+void result(const char* metric, double value, const char* unit) {
+  std::printf("RESULT %s %s %.6g %s\n", metric, peer, value, unit);
+  std::fflush(stdout);
+}
+
+[[noreturn]] void fail(const std::string& message) {
+  std::fprintf(stderr, "WRONG RESULT: %s\n", message.c_str());
+  std::fflush(stderr);
+  std::_Exit(1);
+}
+
+std::int64_t status_bytes(const char* field) {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  const std::size_t length = std::strlen(field);
+  while (std::getline(in, line)) {
+    if (line.compare(0, length, field) == 0 && line.size() > length && line[length] == ':') {
+      return std::atoll(line.c_str() + length + 1) * 1024;
+    }
+  }
+  return -1;
+}
+
+std::uint64_t work(std::uint64_t seed, std::uint64_t iterations) {
+  std::uint64_t x = seed;
+  for (std::uint64_t i = 0; i < iterations; ++i) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+  }
+  return x;
+}
+
+// Starts a detached fiber with the benchmark's stack size.
+template <class F, class... Args>
+void spawn_fiber(F&& f, Args&&... args) {
+  fibers::fiber(std::allocator_arg, fibers::fixedsize_stack(stack_size), std::forward<F>(f),
+                std::forward<Args>(args)...)
+      .detach();
+}
+
+// Go's sync.WaitGroup on fiber primitives.
+class wait_group {
+ public:
+  void add(std::int64_t n) { count_.fetch_add(n); }
+  void done() {
+    if (count_.fetch_sub(1) == 1) {
+      std::unique_lock lock(mutex_);
+      cv_.notify_all();
+    }
+  }
+  void wait() {
+    std::unique_lock lock(mutex_);
+    cv_.wait(lock, [this] { return count_.load() == 0; });
+  }
+
+ private:
+  std::atomic<std::int64_t> count_{0};
+  fibers::mutex mutex_;
+  fibers::condition_variable cv_;
+};
+
+// Runs `body` as the main fiber of a work_stealing pool of `threads` threads (this one and
+// threads - 1 helpers) and returns when it has returned.
+template <class Body>
+void with_work_stealing(Body body) {
+  constexpr std::uint32_t threads = 2;
+  std::printf("INFO scheduler boost work_stealing(%u threads, suspend=false)\n", threads);
+  fibers::mutex mutex;
+  fibers::condition_variable cv;
+  bool finished = false;
+  std::vector<std::thread> helpers;
+  for (std::uint32_t t = 1; t < threads; ++t) {
+    helpers.emplace_back([&] {
+      fibers::use_scheduling_algorithm<fibers::algo::work_stealing>(threads);
+      std::unique_lock lock(mutex);
+      cv.wait(lock, [&] { return finished; });
+    });
+  }
+  fibers::use_scheduling_algorithm<fibers::algo::work_stealing>(threads);
+  body();
+  {
+    std::unique_lock lock(mutex);
+    finished = true;
+  }
+  cv.notify_all();
+  for (auto& t : helpers) t.join();
+}
+
+void round_robin_note() { std::printf("INFO scheduler boost round_robin (1 thread)\n"); }
+
+// --- 1. pingpong ---------------------------------------------------------------------------
+void pingpong() {
+  round_robin_note();
+  constexpr std::int64_t n = 200'000;
+  fibers::unbuffered_channel<std::int64_t> ping, pong;
+  fibers::fiber echo(std::allocator_arg, fibers::fixedsize_stack(stack_size), [&] {
+    for (std::int64_t v : ping) pong.push(v + 1);
+  });
+  std::int64_t sum = 0;
+  const auto start = clock_type::now();
+  for (std::int64_t i = 0; i < n; ++i) {
+    ping.push(i);
+    std::int64_t v = 0;
+    pong.pop(v);
+    sum += v;
+  }
+  const double ns = ns_since(start);
+  ping.close();
+  echo.join();
+  if (sum != n * (n + 1) / 2) fail("pingpong sum " + std::to_string(sum));
+  result("pingpong", ns / n, "ns/roundtrip");
+}
+
+// --- 2. sieve (test/chan/sieve1.go) ----------------------------------------------------------
+// Channels are shared_ptrs: like Go's, they live as long as a goroutine refers to them.
+using int_channel = std::shared_ptr<fibers::unbuffered_channel<int>>;
+
+void generate(int_channel ch) {
+  for (int i = 2;; ++i) ch->push(i);
+}
+void filter(int_channel in, int_channel out, int prime) {
+  for (int i : *in) {
+    if (i % prime != 0) out->push(i);
+  }
+}
+void sieve_chain(int_channel primes) {
+  auto ch = std::make_shared<fibers::unbuffered_channel<int>>();
+  spawn_fiber(generate, ch);
+  for (;;) {
+    int prime = 0;
+    ch->pop(prime);
+    primes->push(prime);
+    auto ch1 = std::make_shared<fibers::unbuffered_channel<int>>();
+    spawn_fiber(filter, ch, ch1, prime);
+    ch = ch1;
+  }
+}
+void sieve() {
+  round_robin_note();
+  constexpr int n = 2000;
+  const auto start = clock_type::now();
+  auto primes = std::make_shared<fibers::unbuffered_channel<int>>();
+  spawn_fiber(sieve_chain, primes);
+  int prime = 0;
+  for (int i = 0; i < n; ++i) primes->pop(prime);
+  const double ms = ms_since(start);
+  if (prime != 17389) fail("sieve: 2000th prime " + std::to_string(prime));
+  result("sieve", ms, "ms");
+  // Like Go's main: end the process with the sieve's fibers still blocked (Boost's scheduler
+  // would otherwise wait for them at thread exit).
+  std::fflush(stdout);
+  std::_Exit(0);
+}
+
+// --- 3. skynet -------------------------------------------------------------------------------
+using result_channel = std::shared_ptr<fibers::unbuffered_channel<std::int64_t>>;
+
+void skynet_node(result_channel c, std::int64_t num, std::int64_t size, std::int64_t div) {
+  if (size == 1) {
+    c->push(num);
+    return;
+  }
+  auto rc = std::make_shared<fibers::unbuffered_channel<std::int64_t>>();
+  for (std::int64_t i = 0; i < div; ++i) {
+    spawn_fiber(skynet_node, rc, num + i * (size / div), size / div, div);
+  }
+  std::int64_t sum = 0;
+  for (std::int64_t i = 0; i < div; ++i) {
+    std::int64_t v = 0;
+    rc->pop(v);
+    sum += v;
+  }
+  c->push(sum);
+}
+void skynet() {
+  with_work_stealing([] {
+    const auto start = clock_type::now();
+    auto c = std::make_shared<fibers::unbuffered_channel<std::int64_t>>();
+    spawn_fiber(skynet_node, c, 0, 1'000'000, 10);
+    std::int64_t sum = 0;
+    c->pop(sum);
+    const double ms = ms_since(start);
+    if (sum != 499'999'500'000) fail("skynet sum " + std::to_string(sum));
+    result("skynet", ms, "ms");
+  });
+}
+
+// --- 4. spawn --------------------------------------------------------------------------------
+void spawn() {
+  constexpr std::int64_t n = 100'000;
+  with_work_stealing([] {
+    // Leaked on purpose: a fiber may still be inside push() after the last pop.
+    auto& ch = *new fibers::buffered_channel<std::int64_t>(131'072);  // holds 131,071 >= n
+    const std::int64_t baseline = status_bytes("VmRSS");
+    const auto start = clock_type::now();
+    for (std::int64_t i = 0; i < n; ++i) {
+      spawn_fiber([&ch, i] { ch.push(i); });
+    }
+    std::int64_t sum = 0;
+    for (std::int64_t i = 0; i < n; ++i) {
+      std::int64_t v = 0;
+      ch.pop(v);
+      sum += v;
+    }
+    const double ms = ms_since(start);
+    const std::int64_t peak = status_bytes("VmHWM");
+    if (sum != n * (n - 1) / 2) fail("spawn sum " + std::to_string(sum));
+    result("spawn", ms, "ms");
+    result("spawn_mem", static_cast<double>(peak - baseline) / n, "B/goroutine");
+  });
+}
+
+// --- 5. workerpool ---------------------------------------------------------------------------
+void workerpool(std::uint64_t iterations) {
+  constexpr int jobs_count = 20'000;
+  constexpr int workers = 2;
+  auto start = clock_type::now();
+  std::uint64_t expected = 0;
+  for (int j = 0; j < jobs_count; ++j) expected += work(j + 1, iterations);
+  const double sequential_ms = ms_since(start);
+
+  with_work_stealing([&] {
+    const auto start = clock_type::now();
+    fibers::buffered_channel<int> jobs(128);                // holds 127 (others: 100)
+    fibers::buffered_channel<std::uint64_t> results(128);
+    // The channels live here: wait for every fiber before leaving. The wait group is leaked on
+    // purpose, as the last done() may still touch it after wait() returned.
+    auto& finished = *new wait_group;
+    finished.add(workers + 1);
+    for (int w = 0; w < workers; ++w) {
+      spawn_fiber([&] {
+        for (int j : jobs) results.push(work(j + 1, iterations));
+        finished.done();
+      });
+    }
+    spawn_fiber([&] {
+      for (int j = 0; j < jobs_count; ++j) jobs.push(j);
+      jobs.close();
+      finished.done();
+    });
+    std::uint64_t sum = 0;
+    for (int j = 0; j < jobs_count; ++j) {
+      std::uint64_t v = 0;
+      results.pop(v);
+      sum += v;
+    }
+    const double parallel_ms = ms_since(start);
+    finished.wait();
+    if (sum != expected) fail("workerpool checksum");
+    result("workerpool", sequential_ms / (workers * parallel_ms), "efficiency");
+    result("workerpool_ms", parallel_ms, "ms");
+    std::printf("INFO workerpool boost sequential %.2f ms, parallel %.2f ms, %.2f us/job\n",
+                sequential_ms, parallel_ms, sequential_ms * 1000 / jobs_count);
+  });
+
+  // The machine's ceiling right now: the same jobs split in halves over 2 plain threads.
+  start = clock_type::now();
+  std::uint64_t halves[workers] = {};
+  {
+    std::vector<std::thread> pool;
+    for (int w = 0; w < workers; ++w) {
+      pool.emplace_back([&halves, w, iterations] {
+        for (int j = w; j < jobs_count; j += workers) halves[w] += work(j + 1, iterations);
+      });
+    }
+    for (auto& t : pool) t.join();
+  }
+  const double ceiling_ms = ms_since(start);
+  if (halves[0] + halves[1] != expected) fail("workerpool ceiling checksum");
+  result("workerpool_ceiling", sequential_ms / (workers * ceiling_ms), "efficiency");
+}
+
+// --- 6. parked -------------------------------------------------------------------------------
+void parked() {
+  constexpr std::int64_t n = 1'000'000;
+  with_work_stealing([] {
+    // Leaked on purpose: the last fiber may still be leaving gate.pop() or wg.done() when
+    // wg.wait() returns.
+    auto& gate = *new fibers::unbuffered_channel<int>;
+    auto& wg = *new wait_group;
+    auto& waiting = *new std::atomic<std::int64_t>{0};
+    auto& released = *new std::atomic<std::int64_t>{0};
+    const std::int64_t baseline = status_bytes("VmRSS");
+    const auto start = clock_type::now();
+    wg.add(n);
+    for (std::int64_t i = 0; i < n; ++i) {
+      spawn_fiber([&] {
+        waiting.fetch_add(1, std::memory_order_relaxed);
+        int v = 0;
+        if (gate.pop(v) == fibers::channel_op_status::closed) {
+          released.fetch_add(1, std::memory_order_relaxed);
+        }
+        wg.done();
+      });
+    }
+    while (waiting.load() < n) boost::this_fiber::sleep_for(std::chrono::milliseconds(1));
+    const double park_ms = ms_since(start);
+    const auto release_start = clock_type::now();
+    gate.close();
+    wg.wait();
+    const double release_ms = ms_since(release_start);
+    const double ms = ms_since(start);
+    const std::int64_t peak = status_bytes("VmHWM");
+    if (released.load() != n) fail("parked: released " + std::to_string(released.load()));
+    result("parked", ms, "ms");
+    result("parked_mem", static_cast<double>(peak - baseline) / n, "B/goroutine");
+    std::printf("INFO parked boost spawn+park %.1f ms, release %.1f ms, peak RSS %.1f MiB\n",
+                park_ms, release_ms, peak / 1048576.0);
+  });
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    std::fprintf(stderr, "usage: %s <workload> [work-iterations]\n", argv[0]);
+    return 2;
+  }
+  const std::string w = argv[1];
+  if (w == "pingpong") pingpong();
+  else if (w == "sieve") sieve();
+  else if (w == "skynet") skynet();
+  else if (w == "spawn") spawn();
+  else if (w == "workerpool") workerpool(argc > 2 ? std::strtoull(argv[2], nullptr, 10) : 2000);
+  else if (w == "parked") parked();
+  else {
+    std::fprintf(stderr, "no Boost.Fiber version of %s\n", w.c_str());
+    return 3;
+  }
+  return 0;
+}

@@ -1,0 +1,477 @@
+// compare.cpp: the csp side of bench/compare (see bench/compare/README.md).
+//
+//   compare_csp <workload> [work-iterations]
+//
+// Every workload runs its goroutines under csp::run with the default max_procs (the number of
+// cores, or CSP_MAXPROCS), prints `RESULT <metric> csp <value> <unit>` lines, checks its own
+// result and exits 1 on a wrong one. The shapes mirror bench/compare/go/main.go line for line.
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cinttypes>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "csp/channel.hpp"
+#include "csp/go.hpp"
+#include "csp/select.hpp"
+#include "csp/time.hpp"
+#include "csp/wait_group.hpp"
+
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+const char* const peer = "csp";
+
+double ms_since(clock_type::time_point start) {
+  return std::chrono::duration<double, std::milli>(clock_type::now() - start).count();
+}
+double ns_since(clock_type::time_point start) {
+  return std::chrono::duration<double, std::nano>(clock_type::now() - start).count();
+}
+
+void result(const char* metric, double value, const char* unit) {
+  std::printf("RESULT %s %s %.6g %s\n", metric, peer, value, unit);
+  std::fflush(stdout);
+}
+
+[[noreturn]] void fail(const std::string& message) {
+  std::fprintf(stderr, "WRONG RESULT: %s\n", message.c_str());
+  std::fflush(stderr);
+  std::_Exit(1);
+}
+
+// A field of /proc/self/status in bytes (VmRSS: now, VmHWM: the peak).
+std::int64_t status_bytes(const char* field) {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  const std::size_t length = std::strlen(field);
+  while (std::getline(in, line)) {
+    if (line.compare(0, length, field) == 0 && line.size() > length && line[length] == ':') {
+      return std::atoll(line.c_str() + length + 1) * 1024;
+    }
+  }
+  return -1;
+}
+
+// ~20 µs of CPU work once calibrated: xorshift64, identical in every peer.
+std::uint64_t work(std::uint64_t seed, std::uint64_t iterations) {
+  std::uint64_t x = seed;
+  for (std::uint64_t i = 0; i < iterations; ++i) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+  }
+  return x;
+}
+
+// --- 1. pingpong ---------------------------------------------------------------------------
+void pingpong() {
+  constexpr std::int64_t n = 200'000;
+  csp::run([] {
+    csp::channel<std::int64_t> ping, pong;
+    csp::go([ping, pong] {
+      for (std::int64_t v : ping) pong.send(v + 1);
+    });
+    std::int64_t sum = 0;
+    const auto start = clock_type::now();
+    for (std::int64_t i = 0; i < n; ++i) {
+      ping.send(i);
+      sum += *pong.receive();
+    }
+    const double ns = ns_since(start);
+    ping.close();
+    if (sum != n * (n + 1) / 2) fail("pingpong sum " + std::to_string(sum));
+    result("pingpong", ns / n, "ns/roundtrip");
+  });
+}
+
+// --- 2. sieve (test/chan/sieve1.go) ----------------------------------------------------------
+void generate(csp::sender<int> ch) {
+  for (int i = 2;; ++i) ch.send(i);
+}
+void filter(csp::receiver<int> in, csp::sender<int> out, int prime) {
+  for (int i : in) {
+    if (i % prime != 0) out.send(i);
+  }
+}
+void sieve_chain(csp::sender<int> primes) {
+  csp::channel<int> ch;
+  csp::go(generate, csp::sender<int>(ch));
+  for (;;) {
+    const int prime = *ch.receive();
+    primes.send(prime);
+    csp::channel<int> ch1;
+    csp::go(filter, csp::receiver<int>(ch), csp::sender<int>(ch1), prime);
+    ch = ch1;
+  }
+}
+void sieve() {
+  csp::run([] {
+    constexpr int n = 2000;
+    const auto start = clock_type::now();
+    csp::channel<int> primes;
+    csp::go(sieve_chain, csp::sender<int>(primes));
+    int prime = 0;
+    for (int i = 0; i < n; ++i) prime = *primes.receive();
+    const double ms = ms_since(start);
+    if (prime != 17389) fail("sieve: 2000th prime " + std::to_string(prime));
+    result("sieve", ms, "ms");
+  });
+  // Like Go's main, returning leaves the sieve's goroutines blocked; the process just exits.
+}
+
+// --- 3. skynet -------------------------------------------------------------------------------
+void skynet_node(csp::sender<std::int64_t> c, std::int64_t num, std::int64_t size,
+                 std::int64_t div) {
+  if (size == 1) {
+    c.send(num);
+    return;
+  }
+  csp::channel<std::int64_t> rc;
+  for (std::int64_t i = 0; i < div; ++i) {
+    csp::go(skynet_node, csp::sender<std::int64_t>(rc), num + i * (size / div), size / div, div);
+  }
+  std::int64_t sum = 0;
+  for (std::int64_t i = 0; i < div; ++i) sum += *rc.receive();
+  c.send(sum);
+}
+void skynet() {
+  csp::run([] {
+    const auto start = clock_type::now();
+    csp::channel<std::int64_t> c;
+    csp::go(skynet_node, csp::sender<std::int64_t>(c), 0, 1'000'000, 10);
+    const std::int64_t sum = *c.receive();
+    const double ms = ms_since(start);
+    if (sum != 499'999'500'000) fail("skynet sum " + std::to_string(sum));
+    result("skynet", ms, "ms");
+  });
+}
+
+// --- 4. spawn --------------------------------------------------------------------------------
+void spawn() {
+  constexpr std::int64_t n = 100'000;
+  csp::run([] {
+    csp::channel<std::int64_t> ch(n);
+    const std::int64_t baseline = status_bytes("VmRSS");
+    const auto start = clock_type::now();
+    for (std::int64_t i = 0; i < n; ++i) {
+      csp::go([ch, i] { ch.send(i); });
+    }
+    std::int64_t sum = 0;
+    for (std::int64_t i = 0; i < n; ++i) sum += *ch.receive();
+    const double ms = ms_since(start);
+    const std::int64_t peak = status_bytes("VmHWM");
+    if (sum != n * (n - 1) / 2) fail("spawn sum " + std::to_string(sum));
+    result("spawn", ms, "ms");
+    result("spawn_mem", static_cast<double>(peak - baseline) / n, "B/goroutine");
+  });
+}
+
+// --- 5. workerpool ---------------------------------------------------------------------------
+void workerpool(std::uint64_t iterations) {
+  constexpr int jobs_count = 20'000;
+  constexpr int workers = 2;
+  // Sequential reference: one plain thread does every job.
+  auto start = clock_type::now();
+  std::uint64_t expected = 0;
+  for (int j = 0; j < jobs_count; ++j) expected += work(j + 1, iterations);
+  const double sequential_ms = ms_since(start);
+
+  csp::run([&] {
+    const auto start = clock_type::now();
+    csp::channel<int> jobs(100);
+    csp::channel<std::uint64_t> results(100);
+    for (int w = 0; w < workers; ++w) {
+      csp::go([jobs, results, iterations] {
+        for (int j : jobs) results.send(work(j + 1, iterations));
+      });
+    }
+    csp::go([jobs] {
+      for (int j = 0; j < jobs_count; ++j) jobs.send(j);
+      jobs.close();
+    });
+    std::uint64_t sum = 0;
+    for (int j = 0; j < jobs_count; ++j) sum += *results.receive();
+    const double parallel_ms = ms_since(start);
+    if (sum != expected) fail("workerpool checksum");
+    result("workerpool", sequential_ms / (workers * parallel_ms), "efficiency");
+    result("workerpool_ms", parallel_ms, "ms");
+    std::printf("INFO workerpool csp sequential %.2f ms, parallel %.2f ms, %.2f us/job\n",
+                sequential_ms, parallel_ms, sequential_ms * 1000 / jobs_count);
+  });
+
+  // The machine's ceiling right now: the same jobs split in halves over 2 plain threads.
+  start = clock_type::now();
+  std::uint64_t halves[workers] = {};
+  {
+    std::vector<std::thread> pool;
+    for (int w = 0; w < workers; ++w) {
+      pool.emplace_back([&halves, w, iterations] {
+        for (int j = w; j < jobs_count; j += workers) halves[w] += work(j + 1, iterations);
+      });
+    }
+    for (auto& t : pool) t.join();
+  }
+  const double ceiling_ms = ms_since(start);
+  if (halves[0] + halves[1] != expected) fail("workerpool ceiling checksum");
+  result("workerpool_ceiling", sequential_ms / (workers * ceiling_ms), "efficiency");
+}
+
+// Prints the iteration count that makes work() last ~20 µs here (median of 9 trials).
+void calibrate() {
+  constexpr std::uint64_t probe = 1'000'000;
+  std::vector<double> per_iteration;
+  volatile std::uint64_t sink = 0;
+  for (int t = 0; t < 9; ++t) {
+    const auto start = clock_type::now();
+    sink = sink + work(t + 1, probe);
+    per_iteration.push_back(ns_since(start) / probe);
+  }
+  std::sort(per_iteration.begin(), per_iteration.end());
+  std::printf("%" PRIu64 "\n", static_cast<std::uint64_t>(20'000 / per_iteration[4]));
+}
+
+// --- 6. parked -------------------------------------------------------------------------------
+void parked() {
+  constexpr std::int64_t n = 1'000'000;
+  csp::run([] {
+    csp::channel<int> gate;
+    csp::wait_group wg;
+    std::atomic<std::int64_t> waiting{0}, released{0};
+    const std::int64_t baseline = status_bytes("VmRSS");
+    const auto start = clock_type::now();
+    wg.add(n);
+    for (std::int64_t i = 0; i < n; ++i) {
+      csp::go([&gate, &wg, &waiting, &released] {
+        waiting.fetch_add(1, std::memory_order_relaxed);
+        if (!gate.receive()) released.fetch_add(1, std::memory_order_relaxed);
+        wg.done();
+      });
+    }
+    while (waiting.load() < n) csp::sleep_for(std::chrono::milliseconds(1));
+    const double park_ms = ms_since(start);
+    const auto release_start = clock_type::now();
+    gate.close();
+    wg.wait();
+    const double release_ms = ms_since(release_start);
+    const double ms = ms_since(start);
+    const std::int64_t peak = status_bytes("VmHWM");
+    if (released.load() != n) fail("parked: released " + std::to_string(released.load()));
+    result("parked", ms, "ms");
+    result("parked_mem", static_cast<double>(peak - baseline) / n, "B/goroutine");
+    std::printf("INFO parked csp spawn+park %.1f ms, release %.1f ms, peak RSS %.1f MiB\n",
+                park_ms, release_ms, peak / 1048576.0);
+  });
+}
+
+// --- 7. Go's select benchmarks (runtime/chan_test.go) ----------------------------------------
+// Runs body(iterations) in two goroutines (Go's RunParallel with GOMAXPROCS = 2) or two plain
+// threads, N/2 iterations each, and reports wall ns per iteration.
+constexpr int parallelism = 2;
+
+template <class Body>
+double parallel_ns_per_op(std::int64_t n, bool threads, Body body) {
+  const std::int64_t each = n / parallelism;
+  const auto start = clock_type::now();
+  if (threads) {
+    std::vector<std::thread> pool;
+    for (int p = 0; p < parallelism; ++p) pool.emplace_back([&] { body(each); });
+    for (auto& t : pool) t.join();
+  } else {
+    csp::wait_group wg;
+    for (int p = 0; p < parallelism; ++p) wg.go([&] { body(each); });
+    wg.wait();
+  }
+  return ns_since(start) / (each * parallelism);
+}
+
+template <class F>
+void in_context(bool threads, F f) {
+  if (threads) {
+    f();
+  } else {
+    csp::run(f);
+  }
+}
+
+void select_uncontended(bool threads) {
+  constexpr std::int64_t n = 2'000'000;
+  in_context(threads, [&] {
+    const double ns = parallel_ns_per_op(n, threads, [](std::int64_t iterations) {
+      csp::channel<int> myc1(1), myc2(1);
+      myc1.send(0);
+      for (std::int64_t i = 0; i < iterations; ++i) {
+        switch (csp::select(csp::on_receive(myc1), csp::on_receive(myc2))) {
+          case 0: myc2.send(0); break;
+          case 1: myc1.send(0); break;
+          default: fail("SelectUncontended: bad case");
+        }
+      }
+    });
+    result(threads ? "SelectUncontended/threads" : "SelectUncontended", ns, "ns/op");
+  });
+}
+
+void select_sync_contended(bool threads) {
+  constexpr std::int64_t n = 200'000;
+  in_context(threads, [&] {
+    csp::channel<int> myc1, myc2, myc3, done;
+    std::vector<std::thread> senders;
+    std::atomic<std::int64_t> received{0};
+    auto sender = [=] {
+      for (;;) {
+        if (csp::select(csp::on_send(myc1, 0), csp::on_send(myc2, 0), csp::on_send(myc3, 0),
+                        csp::on_receive(done)) == 3) {
+          return;
+        }
+      }
+    };
+    const double ns = parallel_ns_per_op(n, threads, [&](std::int64_t iterations) {
+      if (threads) {
+        static std::mutex m;
+        std::lock_guard guard(m);
+        senders.emplace_back(sender);
+      } else {
+        csp::go(sender);
+      }
+      for (std::int64_t i = 0; i < iterations; ++i) {
+        csp::select(csp::on_receive(myc1), csp::on_receive(myc2), csp::on_receive(myc3));
+      }
+      received.fetch_add(iterations);
+    });
+    done.close();
+    for (auto& t : senders) t.join();
+    if (received.load() != n) fail("SelectSyncContended count");
+    result(threads ? "SelectSyncContended/threads" : "SelectSyncContended", ns, "ns/op");
+  });
+}
+
+void select_async_contended(bool threads) {
+  constexpr std::int64_t n = 1'000'000;
+  in_context(threads, [&] {
+    csp::channel<int> myc1(parallelism), myc2(parallelism);
+    const double ns = parallel_ns_per_op(n, threads, [&](std::int64_t iterations) {
+      myc1.send(0);
+      for (std::int64_t i = 0; i < iterations; ++i) {
+        switch (csp::select(csp::on_receive(myc1), csp::on_receive(myc2))) {
+          case 0: myc2.send(0); break;
+          case 1: myc1.send(0); break;
+          default: fail("SelectAsyncContended: bad case");
+        }
+      }
+    });
+    if (myc1.size() + myc2.size() != parallelism) fail("SelectAsyncContended: tokens lost");
+    result(threads ? "SelectAsyncContended/threads" : "SelectAsyncContended", ns, "ns/op");
+  });
+}
+
+void select_nonblock(bool threads) {
+  constexpr std::int64_t n = 10'000'000;
+  in_context(threads, [&] {
+    csp::channel<int> myc1, myc2, myc3(1), myc4(1);
+    std::atomic<std::int64_t> defaults{0};
+    const double ns = parallel_ns_per_op(n, threads, [&](std::int64_t iterations) {
+      std::int64_t mine = 0;
+      for (std::int64_t i = 0; i < iterations; ++i) {
+        mine += csp::select(csp::on_receive(myc1), csp::on_default()) == 1;
+        mine += csp::select(csp::on_send(myc2, 0), csp::on_default()) == 1;
+        mine += csp::select(csp::on_receive(myc3), csp::on_default()) == 1;
+        mine += csp::select(csp::on_send(myc4, 0), csp::on_default()) == 1;
+      }
+      defaults.fetch_add(mine);
+    });
+    // Every select takes its default except the first send into myc4.
+    if (defaults.load() != 4 * n - 1) fail("SelectNonblock: defaults " + std::to_string(defaults));
+    result(threads ? "SelectNonblock/threads" : "SelectNonblock", ns, "ns/op");
+  });
+}
+
+// Not in chan_test.go: the target "a non-blocking select on a ready channel". Each iteration is
+// two selects with a default that both proceed: a send into an empty cap-1 channel, then a
+// receive of that value; per goroutine channels, as in SelectUncontended. Reported per select.
+void select_nonblock_ready(bool threads) {
+  constexpr std::int64_t n = 10'000'000;
+  in_context(threads, [&] {
+    std::atomic<std::int64_t> taken{0};
+    const double ns = parallel_ns_per_op(n, threads, [&](std::int64_t iterations) {
+      csp::channel<int> myc(1);
+      std::optional<int> value;
+      std::int64_t mine = 0;
+      for (std::int64_t i = 0; i < iterations; ++i) {
+        mine += csp::select(csp::on_send(myc, 1), csp::on_default()) == 0;
+        mine += csp::select(csp::on_receive(myc, value), csp::on_default()) == 0 && *value == 1;
+      }
+      taken.fetch_add(mine);
+    });
+    if (taken.load() != 2 * n) fail("SelectNonblockReady: " + std::to_string(taken.load()));
+    result(threads ? "SelectNonblockReady/threads" : "SelectNonblockReady", ns / 2, "ns/select");
+  });
+}
+
+// --- fanin -----------------------------------------------------------------------------------
+void fanin() {
+  constexpr std::int64_t per_producer = 500'000;
+  csp::run([] {
+    csp::channel<std::int64_t> a, b;
+    const auto start = clock_type::now();
+    for (auto ch : {a, b}) {
+      csp::go([ch] {
+        for (std::int64_t i = 1; i <= per_producer; ++i) ch.send(i);
+      });
+    }
+    std::int64_t sum = 0;
+    std::optional<std::int64_t> va, vb;
+    for (std::int64_t k = 0; k < 2 * per_producer; ++k) {
+      if (csp::select(csp::on_receive(a, va), csp::on_receive(b, vb)) == 0) {
+        sum += *va;
+      } else {
+        sum += *vb;
+      }
+    }
+    const double ns = ns_since(start);
+    if (sum != per_producer * (per_producer + 1)) fail("fanin sum " + std::to_string(sum));
+    result("fanin", ns / (2 * per_producer), "ns/msg");
+  });
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    std::fprintf(stderr, "usage: %s <workload> [work-iterations]\n", argv[0]);
+    return 2;
+  }
+  const std::string w = argv[1];
+  if (w == "pingpong") pingpong();
+  else if (w == "sieve") sieve();
+  else if (w == "skynet") skynet();
+  else if (w == "spawn") spawn();
+  else if (w == "workerpool") workerpool(argc > 2 ? std::strtoull(argv[2], nullptr, 10) : 2000);
+  else if (w == "calibrate") calibrate();
+  else if (w == "parked") parked();
+  else if (w == "SelectUncontended") select_uncontended(false);
+  else if (w == "SelectUncontended/threads") select_uncontended(true);
+  else if (w == "SelectSyncContended") select_sync_contended(false);
+  else if (w == "SelectSyncContended/threads") select_sync_contended(true);
+  else if (w == "SelectAsyncContended") select_async_contended(false);
+  else if (w == "SelectAsyncContended/threads") select_async_contended(true);
+  else if (w == "SelectNonblock") select_nonblock(false);
+  else if (w == "SelectNonblock/threads") select_nonblock(true);
+  else if (w == "SelectNonblockReady") select_nonblock_ready(false);
+  else if (w == "SelectNonblockReady/threads") select_nonblock_ready(true);
+  else if (w == "fanin") fanin();
+  else {
+    std::fprintf(stderr, "unknown workload %s\n", w.c_str());
+    return 2;
+  }
+  return 0;
+}
