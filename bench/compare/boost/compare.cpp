@@ -267,7 +267,7 @@ void workerpool(std::uint64_t iterations) {
 
   with_work_stealing([&] {
     const auto start = clock_type::now();
-    fibers::buffered_channel<int> jobs(128);                // holds 127 (others: 100)
+    fibers::buffered_channel<int> jobs(128);  // holds 127 (others: 100)
     fibers::buffered_channel<std::uint64_t> results(128);
     // The channels live here: wait for every fiber before leaving. The wait group is leaked on
     // purpose, as the last done() may still touch it after wait() returned.
@@ -363,12 +363,18 @@ int main(int argc, char** argv) {
     return 2;
   }
   const std::string w = argv[1];
-  if (w == "pingpong") pingpong();
-  else if (w == "sieve") sieve();
-  else if (w == "skynet") skynet();
-  else if (w == "spawn") spawn();
-  else if (w == "workerpool") workerpool(argc > 2 ? std::strtoull(argv[2], nullptr, 10) : 2000);
-  else if (w == "parked") parked();
+  if (w == "pingpong")
+    pingpong();
+  else if (w == "sieve")
+    sieve();
+  else if (w == "skynet")
+    skynet();
+  else if (w == "spawn")
+    spawn();
+  else if (w == "workerpool")
+    workerpool(argc > 2 ? std::strtoull(argv[2], nullptr, 10) : 2000);
+  else if (w == "parked")
+    parked();
   else {
     std::fprintf(stderr, "no Boost.Fiber version of %s\n", w.c_str());
     return 3;

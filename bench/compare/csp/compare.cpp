@@ -268,8 +268,8 @@ void parked() {
     if (released.load() != n) fail("parked: released " + std::to_string(released.load()));
     result("parked", ms, "ms");
     result("parked_mem", static_cast<double>(peak - baseline) / n, "B/goroutine");
-    std::printf("INFO parked csp spawn+park %.1f ms, release %.1f ms, peak RSS %.1f MiB\n",
-                park_ms, release_ms, peak / 1048576.0);
+    std::printf("INFO parked csp spawn+park %.1f ms, release %.1f ms, peak RSS %.1f MiB\n", park_ms,
+                release_ms, peak / 1048576.0);
   });
 }
 
@@ -311,9 +311,14 @@ void select_uncontended(bool threads) {
       myc1.send(0);
       for (std::int64_t i = 0; i < iterations; ++i) {
         switch (csp::select(csp::on_receive(myc1), csp::on_receive(myc2))) {
-          case 0: myc2.send(0); break;
-          case 1: myc1.send(0); break;
-          default: fail("SelectUncontended: bad case");
+          case 0:
+            myc2.send(0);
+            break;
+          case 1:
+            myc1.send(0);
+            break;
+          default:
+            fail("SelectUncontended: bad case");
         }
       }
     });
@@ -363,9 +368,14 @@ void select_async_contended(bool threads) {
       myc1.send(0);
       for (std::int64_t i = 0; i < iterations; ++i) {
         switch (csp::select(csp::on_receive(myc1), csp::on_receive(myc2))) {
-          case 0: myc2.send(0); break;
-          case 1: myc1.send(0); break;
-          default: fail("SelectAsyncContended: bad case");
+          case 0:
+            myc2.send(0);
+            break;
+          case 1:
+            myc1.send(0);
+            break;
+          default:
+            fail("SelectAsyncContended: bad case");
         }
       }
     });
@@ -451,24 +461,42 @@ int main(int argc, char** argv) {
     return 2;
   }
   const std::string w = argv[1];
-  if (w == "pingpong") pingpong();
-  else if (w == "sieve") sieve();
-  else if (w == "skynet") skynet();
-  else if (w == "spawn") spawn();
-  else if (w == "workerpool") workerpool(argc > 2 ? std::strtoull(argv[2], nullptr, 10) : 2000);
-  else if (w == "calibrate") calibrate();
-  else if (w == "parked") parked();
-  else if (w == "SelectUncontended") select_uncontended(false);
-  else if (w == "SelectUncontended/threads") select_uncontended(true);
-  else if (w == "SelectSyncContended") select_sync_contended(false);
-  else if (w == "SelectSyncContended/threads") select_sync_contended(true);
-  else if (w == "SelectAsyncContended") select_async_contended(false);
-  else if (w == "SelectAsyncContended/threads") select_async_contended(true);
-  else if (w == "SelectNonblock") select_nonblock(false);
-  else if (w == "SelectNonblock/threads") select_nonblock(true);
-  else if (w == "SelectNonblockReady") select_nonblock_ready(false);
-  else if (w == "SelectNonblockReady/threads") select_nonblock_ready(true);
-  else if (w == "fanin") fanin();
+  if (w == "pingpong")
+    pingpong();
+  else if (w == "sieve")
+    sieve();
+  else if (w == "skynet")
+    skynet();
+  else if (w == "spawn")
+    spawn();
+  else if (w == "workerpool")
+    workerpool(argc > 2 ? std::strtoull(argv[2], nullptr, 10) : 2000);
+  else if (w == "calibrate")
+    calibrate();
+  else if (w == "parked")
+    parked();
+  else if (w == "SelectUncontended")
+    select_uncontended(false);
+  else if (w == "SelectUncontended/threads")
+    select_uncontended(true);
+  else if (w == "SelectSyncContended")
+    select_sync_contended(false);
+  else if (w == "SelectSyncContended/threads")
+    select_sync_contended(true);
+  else if (w == "SelectAsyncContended")
+    select_async_contended(false);
+  else if (w == "SelectAsyncContended/threads")
+    select_async_contended(true);
+  else if (w == "SelectNonblock")
+    select_nonblock(false);
+  else if (w == "SelectNonblock/threads")
+    select_nonblock(true);
+  else if (w == "SelectNonblockReady")
+    select_nonblock_ready(false);
+  else if (w == "SelectNonblockReady/threads")
+    select_nonblock_ready(true);
+  else if (w == "fanin")
+    fanin();
   else {
     std::fprintf(stderr, "unknown workload %s\n", w.c_str());
     return 2;
