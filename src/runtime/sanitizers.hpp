@@ -27,6 +27,7 @@
 #endif
 
 #if defined(CSP_ASAN)
+#include <sanitizer/asan_interface.h>
 #include <sanitizer/common_interface_defs.h>
 #include <sanitizer/lsan_interface.h>
 #endif
@@ -85,6 +86,15 @@ inline void unregister_stack_root([[maybe_unused]] const void* bottom,
                                   [[maybe_unused]] std::size_t size) {
 #if defined(CSP_ASAN)
   __lsan_unregister_root_region(bottom, size);
+#endif
+}
+
+// A finished goroutine's last frames never return (its final switch does not come back), so
+// ASan's poisoning of them stays on the stack; a stack going back to the pool is cleared, or
+// the next goroutine to get it would trip over stale poison.
+inline void unpoison_stack([[maybe_unused]] void* bottom, [[maybe_unused]] std::size_t size) {
+#if defined(CSP_ASAN)
+  __asan_unpoison_memory_region(bottom, size);
 #endif
 }
 

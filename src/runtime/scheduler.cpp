@@ -579,6 +579,7 @@ void scheduler::destroy(goroutine& g) {
   destroy_tsan_fiber(g.fiber.tsan_fiber);
   const stack s = g.stack_memory;
   unregister_stack_root(s.bottom, s.size);
+  unpoison_stack(s.bottom, s.size);
   g.~goroutine();
   stack_pool::instance().release(s);
   live_.fetch_sub(1, std::memory_order_relaxed);

@@ -153,20 +153,6 @@ inline std::string procs_name(const testing::TestParamInfo<int>& info) {
 
 }  // namespace csp_test
 
-// Skips the test under AddressSanitizer, for the runtime bug described in the message: a
-// goroutine stack reused from the pool keeps ASan's poisoning of the frames its previous
-// goroutine abandoned, so uninstrumented code that writes there (libstdc++'s
-// steady_clock::now(), ASan's own handling of a throw) is reported as stack-use-after-scope or
-// stack-buffer-underflow. Remove once the runtime unpoisons a stack it takes back.
-#define CSP_SKIP_UNDER_ASAN_FOR_STALE_STACK_POISON()                                             \
-  do {                                                                                           \
-    if (csp_test::asan) {                                                                        \
-      GTEST_SKIP() << "runtime bug: under ASan a pooled goroutine stack keeps the stale shadow " \
-                      "poison of its previous goroutine's abandoned frames (scheduler::destroy " \
-                      "does not unpoison it)";                                                   \
-    }                                                                                            \
-  } while (false)
-
 // Instantiates a RuntimeTest-derived suite with 1, 2 and 4 worker threads; under TSan with 2
 // only. (TSan sleeps atexit_sleep_ms, 1 s by default, at the exit of every process that still
 // has other threads, and the runtime's workers never exit: each test process costs a second.)

@@ -278,7 +278,6 @@ struct run_failure : std::runtime_error {
 };
 
 TEST_P(GoroutineRun, RethrowsTheException) {
-  CSP_SKIP_UNDER_ASAN_FOR_STALE_STACK_POISON();
   try {
     csp::run([]() -> int { throw run_failure("failed inside run"); });
     ADD_FAILURE() << "run did not rethrow";
@@ -574,7 +573,6 @@ TEST_P(GoroutineTimers, SelectWithAfterTimesOutNoSooner) {
 }
 
 TEST_P(GoroutineTimers, ReceiveForAndSendForNeverTimeOutEarly) {
-  CSP_SKIP_UNDER_ASAN_FOR_STALE_STACK_POISON();
   constexpr int n = 100;
   std::atomic<int> wrong_status{0}, early{0};
   csp::wait_group wg;
@@ -637,7 +635,6 @@ TEST_P(GoroutineTimers, SleepForWaitsAtLeastTheDuration) {  // TM-7
 }
 
 TEST_P(GoroutineTimers, SleepingParksTheGoroutineNotTheThread) {
-  CSP_SKIP_UNDER_ASAN_FOR_STALE_STACK_POISON();
   // 1,000 goroutines sleeping 10 ms at once: one after another that would be 10 s; parked
   // concurrently it is about 10 ms. The bound, 2 s, only says "not one after another".
   constexpr int n = 1000;
