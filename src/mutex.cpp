@@ -7,9 +7,17 @@
 // newcomer can take the lock in between.
 #include "csp/mutex.hpp"
 
+#include "csp/context.hpp"
+
 namespace csp {
 
-void mutex::lock_contended() {
+bool mutex::lock(const context& ctx) {
+  if (detail::context_access::ended(ctx)) return false;
+  if (try_lock()) return true;
+  return lock_contended(&ctx);
+}
+
+bool mutex::lock_contended(const context* ctx) {
   detail::waiter self;
   detail::operation op{&self};
   {
@@ -19,7 +27,7 @@ void mutex::lock_contended() {
       if ((observed & locked) == 0) {
         if (state_.compare_exchange_weak(observed, observed | locked, std::memory_order_acquire,
                                          std::memory_order_relaxed)) {
-          return;
+          return true;
         }
         continue;
       }
@@ -30,9 +38,30 @@ void mutex::lock_contended() {
     }
     waiters_.push_back(op);
   }
-  // The unlocker hands over the lock and finishes us; its release publishes its section.
-  detail::note_wait({detail::wait_reason::kind::mutex});
-  self.wait();
+  if (ctx == nullptr) {
+    // The unlocker hands over the lock and finishes us; its release publishes its section.
+    detail::note_wait({detail::wait_reason::kind::mutex});
+    self.wait();
+    return true;
+  }
+  // Two partners may claim `self`: an unlock handing over the lock (case 0) and the end of
+  // *ctx (case 1). Only a claim for case 0 transfers ownership.
+  bool acquired = false;
+  {
+    detail::done_subscription end(*ctx, self, 1);
+    if (!end.refused() || !self.try_abort()) {
+      detail::note_wait({detail::wait_reason::kind::mutex});
+      const detail::waiter::result result = self.wait();
+      acquired = result.final_phase == detail::waiter::phase::done && result.case_index == 0;
+    }
+  }
+  if (!acquired) {
+    detail::lock_guard guard(queue_lock_);
+    if (op.linked) waiters_.remove(op);
+    // Nobody left to hand the lock to: let the owner's unlock take the fast path again.
+    if (waiters_.empty()) state_.fetch_and(~has_waiters, std::memory_order_relaxed);
+  }
+  return acquired;
 }
 
 void mutex::unlock_contended() {

@@ -24,6 +24,8 @@
 //   - try_* never block; *_for / *_until give up at the deadline and report a timeout as a
 //     result, never as an exception. A send that does not happen leaves the caller's value
 //     untouched.
+//   - send(v, ctx) and receive(ctx) also give up when a csp::context ends (csp/context.hpp):
+//     false, or channel_status::canceled — never confused with closed;
 //   - a capacity below 0 or too large to allocate throws panic_error("makechan: size out of
 //     range").
 //
@@ -63,8 +65,16 @@ template <class T>
 class sender;
 template <class T>
 class receiver;
+class context;  // csp/context.hpp
 
 namespace detail {
+
+// The operations bound to a context; defined in csp/context.hpp, which a caller holding a
+// context has included.
+template <class T, class Handle>
+receive_result<T> receive_with_context(const Handle& channel, const context& ctx);
+template <class T, class Handle>
+bool send_with_context(const Handle& channel, T& value, const context& ctx);
 
 // Blocks the calling party until `deadline` (forever by default): what every operation on a
 // nil channel does. `sending` tells diagnostics which operation it was.
@@ -191,6 +201,18 @@ class send_operations {
     return send_until_impl(copy, to_steady(deadline));
   }
 
+  // Sends `value` unless `ctx` ends first (see csp/context.hpp). False: ctx had ended, or
+  // ended while the send waited (ctx.err() says why); the value was not sent and is left
+  // untouched. Throws panic_error on a closed channel, as send() does.
+  [[nodiscard]] bool send(T&& value, const context& ctx) const {
+    return send_with_context<T>(static_cast<const Handle&>(*this), value, ctx);
+  }
+  [[nodiscard]] bool send(const T& value,
+                          const context& ctx) const requires std::copy_constructible<T> {
+    T copy(value);
+    return send_with_context<T>(static_cast<const Handle&>(*this), copy, ctx);
+  }
+
   // Closes the channel: no more sends; receivers drain what is buffered, then see it closed.
   void close() const {
     if (core() == nullptr) throw_panic("close of nil channel");
@@ -223,6 +245,13 @@ class receive_operations {
     std::optional<T> value;
     receive_until_impl(value, no_deadline);
     return value;
+  }
+
+  // Receives the next value unless `ctx` ends first (see csp/context.hpp): success, closed
+  // (closed and drained) or canceled (ctx had ended, or ended while it waited; ctx.err() says
+  // why). A ready value costs one check of ctx more than receive().
+  receive_result<T> receive(const context& ctx) const {
+    return receive_with_context<T>(static_cast<const Handle&>(*this), ctx);
   }
 
   // Receives a value if that needs no waiting: success, empty or closed.

@@ -3,7 +3,9 @@
 
 #include "csp/channel.hpp"
 #include "csp/channel_status.hpp"
+#include "csp/context.hpp"
 #include "csp/diagnostics.hpp"
+#include "csp/error_group.hpp"
 #include "csp/go.hpp"
 #include "csp/mutex.hpp"
 #include "csp/panic_error.hpp"

@@ -241,7 +241,7 @@ std::invoke_result_t<F&> blocking(F&& f) {
   using result_type = std::invoke_result_t<F&>;
   if (!in_goroutine()) return std::invoke(f);
   struct job_state {
-    F* function;
+    std::remove_reference_t<F>* function;  // F may be an lvalue reference type
     std::exception_ptr error;
     std::conditional_t<std::is_void_v<result_type>, char, std::optional<result_type>> result;
   } state{&f, nullptr, {}};

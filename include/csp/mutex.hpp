@@ -8,6 +8,8 @@
 //   waiters are served in arrival order — unlock() hands the lock to the longest-waiting party,
 //   so nobody starves (Go's starvation mode, always on); an uncontended lock()/unlock() is one
 //   atomic exchange each and does not touch the wait queue.
+// lock(ctx) waits for the lock or for the context's end, whichever comes first (false: not
+//   locked; see csp/context.hpp); a waiter that gives up leaves the queue as if never there.
 // Memory ordering: for n < m, the n-th unlock() happens before the m-th lock() returns (MM-6).
 // Lifetime: must be unlocked and have no waiters when destroyed.
 #pragma once
@@ -19,6 +21,8 @@
 #include "csp/detail/waiter.hpp"
 
 namespace csp {
+
+class context;  // csp/context.hpp
 
 class mutex {
  public:
@@ -32,8 +36,10 @@ class mutex {
                                        std::memory_order_relaxed)) [[likely]] {
       return;
     }
-    lock_contended();
+    lock_contended(nullptr);
   }
+  // Locks unless `ctx` ends first; true if it locked. False at once if ctx has already ended.
+  [[nodiscard]] bool lock(const context& ctx);
   bool try_lock() {
     std::uint32_t expected = 0;
     return state_.compare_exchange_strong(expected, locked, std::memory_order_acquire,
@@ -52,7 +58,8 @@ class mutex {
   static constexpr std::uint32_t locked = 1;
   static constexpr std::uint32_t has_waiters = 2;
 
-  void lock_contended();
+  // Waits for the lock, or (ctx not null) for the end of *ctx; true if it locked.
+  bool lock_contended(const context* ctx);
   void unlock_contended();
 
   std::atomic<std::uint32_t> state_{0};

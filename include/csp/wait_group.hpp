@@ -9,7 +9,8 @@
 //   panic_error("sync: negative WaitGroup counter") and leave the count unchanged.
 // Guarantees: wait() returns once the count is zero (at once if it is zero); every party
 //   blocked in wait() is released when it reaches zero. wait() parks a goroutine and blocks a
-//   plain thread; both may wait on one wait_group.
+//   plain thread; both may wait on one wait_group. wait(ctx) also gives up when the context
+//   ends (false; see csp/context.hpp), leaving nothing behind.
 // Memory ordering: everything a party does before done() happens before the return of any
 //   wait() it releases (MM-8); for go(f), the return of f happens before it.
 // Lifetime: the wait_group must outlive its waiters and every add()/done(); it may be destroyed
@@ -27,6 +28,8 @@
 
 namespace csp {
 
+class context;  // csp/context.hpp
+
 class wait_group {
  public:
   wait_group() = default;
@@ -39,11 +42,15 @@ class wait_group {
   void done() { add(-1); }
   // Blocks until the count is zero.
   void wait();
-  // Adds one, runs `f` in a new goroutine and calls done() when it returns.
+  // Blocks until the count is zero or `ctx` ends; true if the count reached zero. False at once
+  // if ctx has already ended.
+  [[nodiscard]] bool wait(const context& ctx);
+  // Adds one, runs `f` in a new goroutine and calls done() when it returns. Diagnostics show
+  // the goroutine as spawned where wg.go() was called.
   template <class F>
-  void go(F&& f) {
+  void go(F&& f, spawn_site site = spawn_site::here()) {
     add(1);
-    csp::go([this, function = std::forward<F>(f)]() mutable {
+    csp::go(go_options{{}, 0, site}, [this, function = std::forward<F>(f)]() mutable {
       function();
       done();
     });

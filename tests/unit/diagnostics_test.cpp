@@ -170,4 +170,29 @@ TEST_F(Diagnostics, LeakCheckNamesTheLeakedGoroutineAndItsSpawnSite) {
   EXPECT_EQ(leaks.report(), "");
 }
 
+// wait_group::go and error_group::go start the goroutine for the caller: the report names the
+// caller's line, not a line inside csp's headers.
+TEST_F(Diagnostics, GroupGoRecordsTheCallersSpawnSite) {
+  csp::goroutine_leak_check leaks;
+  csp::channel<int> never;
+  csp::wait_group group;
+  group.go([=] { never.receive(); });
+  const int wait_group_line = __LINE__ - 1;
+  csp::error_group errors;
+  errors.go([=] { never.receive(); });
+  const int error_group_line = __LINE__ - 1;
+  const std::string report = leaks.report(50ms);
+  EXPECT_NE(report.find("diagnostics_test.cpp:" + std::to_string(wait_group_line)),
+            std::string::npos)
+      << report;
+  EXPECT_NE(report.find("diagnostics_test.cpp:" + std::to_string(error_group_line)),
+            std::string::npos)
+      << report;
+  never.send(1);
+  never.send(2);
+  group.wait();
+  errors.wait();
+  EXPECT_EQ(leaks.report(), "");
+}
+
 }  // namespace

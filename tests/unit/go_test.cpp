@@ -702,6 +702,13 @@ TEST_P(GoroutineBlocking, ReturnsTheValueAndRunsOnAnotherThread) {
   int side_effect = 0;
   csp::run([&] { csp::blocking([&] { side_effect = 1; }); });
   EXPECT_EQ(side_effect, 1);
+  // A named callable, passed as an lvalue, is called in place: not copied, state kept.
+  struct counter {
+    int calls = 0;
+    int operator()() { return ++calls; }
+  } count_calls;
+  EXPECT_EQ(csp::run([&] { return csp::blocking(count_calls) + csp::blocking(count_calls); }), 3);
+  EXPECT_EQ(count_calls.calls, 2);
 }
 
 TEST_P(GoroutineBlocking, RethrowsTheException) {
