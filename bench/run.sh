@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# run.sh: builds the release preset and runs the channel benchmarks: 5 repetitions of each,
+# run.sh: builds the release preset (into build/bench, so the test build keeps its examples) and runs the channel benchmarks: 5 repetitions of each,
 # randomly interleaved, medians only. Writes Google Benchmark's JSON to
 # bench/results/<host>-channel.json and prints a table of medians with csp/baseline ratios.
 #
@@ -9,15 +9,16 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-cmake --preset release -DCSP_BUILD_BENCHMARKS=ON -DCSP_BUILD_EXAMPLES=OFF >/dev/null
-cmake --build --preset release --target csp_channel_bench
+cmake --preset release -B build/bench -DCSP_BUILD_BENCHMARKS=ON -DCSP_BUILD_EXAMPLES=OFF \
+  -DCSP_BUILD_TESTS=OFF >/dev/null
+cmake --build build/bench --target csp_channel_bench
 
 host=${CSP_BENCH_HOST:-$(hostname -s 2>/dev/null || true)}
 host=${host:-vm}
 mkdir -p bench/results
 out=bench/results/${host}-channel.json
 
-build/release/bench/csp_channel_bench \
+build/bench/bench/csp_channel_bench \
   --benchmark_repetitions=5 \
   --benchmark_report_aggregates_only=true \
   --benchmark_enable_random_interleaving=true \

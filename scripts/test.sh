@@ -27,7 +27,9 @@ failed=0
 status=0
 for preset in "${presets[@]}"; do
   echo "=== $preset: configure and build"
-  if ! { cmake --preset "$preset" && cmake --build --preset "$preset" -j "$jobs"; } \
+  # Examples and tests explicitly on: a build directory configured otherwise by hand must not
+  # silently skip their tests.
+  if ! { cmake --preset "$preset" -DCSP_BUILD_EXAMPLES=ON -DCSP_BUILD_TESTS=ON && cmake --build --preset "$preset" -j "$jobs"; } \
       >"build-$preset.log" 2>&1; then
     cat "build-$preset.log"
     echo "=== $preset: BUILD FAILED"

@@ -112,9 +112,9 @@ class channel_core {
 
   // Sends `value`, moving from it only if the send happens. Returns false when `deadline`
   // passed first. Throws panic_error if the channel is or becomes closed.
-  bool send(T& value, steady_time deadline) {
+  virtual bool send(T& value, steady_time deadline) {
     {
-      locked_section section(lock_);
+      channel_section section(*this);
       if (closed_.load(std::memory_order_relaxed)) throw_panic("send on closed channel");
       if (send_locked(value, section.wakes)) return true;
       if (deadline_passed(deadline)) return false;
@@ -124,18 +124,18 @@ class channel_core {
 
   // Sends `value` if that needs no waiting. Throws panic_error on a closed channel, as Go's
   // select with a default case does.
-  bool try_send(T& value) {
+  virtual bool try_send(T& value) {
     if (send_would_block()) return false;
-    locked_section section(lock_);
+    channel_section section(*this);
     if (closed_.load(std::memory_order_relaxed)) throw_panic("send on closed channel");
     return send_locked(value, section.wakes);
   }
 
   // Receives into `out` (left empty unless success). Returns success, closed (closed and
   // drained), or timeout.
-  channel_status receive(std::optional<T>& out, steady_time deadline) {
+  virtual channel_status receive(std::optional<T>& out, steady_time deadline) {
     {
-      locked_section section(lock_);
+      channel_section section(*this);
       const channel_status status = receive_locked(out, section.wakes);
       if (status != channel_status::empty) return status;
       if (deadline_passed(deadline)) return channel_status::timeout;
@@ -144,9 +144,9 @@ class channel_core {
   }
 
   // Receives into `out` if that needs no waiting: success, empty or closed.
-  channel_status try_receive(std::optional<T>& out) {
+  virtual channel_status try_receive(std::optional<T>& out) {
     if (receive_would_block()) return channel_status::empty;
-    locked_section section(lock_);
+    channel_section section(*this);
     return receive_locked(out, section.wakes);
   }
 
@@ -154,7 +154,7 @@ class channel_core {
   void close() {
     wait_queue woken;
     {
-      lock_guard guard(lock_);
+      channel_section section(*this);
       if (closed_.load(std::memory_order_relaxed)) throw_panic("close of closed channel");
       closed_.store(true, std::memory_order_release);
       while (operation* op = receivers_.claim_first(nullptr)) woken.push_back(*op);
@@ -175,27 +175,60 @@ class channel_core {
   // the case became ready meanwhile; after waking it removes what is still queued with
   // dequeue_*. `op.owner` is the select's waiter, which never pairs with its own other cases.
   bool enqueue_send(operation& op) {
-    lock_guard guard(lock_);
+    channel_section section(*this);
     if (closed_.load(std::memory_order_relaxed) || can_send_locked(op.owner)) return false;
     senders_.push_back(op);
     return true;
   }
   bool enqueue_receive(operation& op) {
-    lock_guard guard(lock_);
+    channel_section section(*this);
     if (closed_.load(std::memory_order_relaxed) || can_receive_locked(op.owner)) return false;
     receivers_.push_back(op);
     return true;
   }
   void dequeue_send(operation& op) {
-    lock_guard guard(lock_);
+    channel_section section(*this);
     if (op.linked) senders_.remove(op);
   }
   void dequeue_receive(operation& op) {
-    lock_guard guard(lock_);
+    channel_section section(*this);
     if (op.linked) receivers_.remove(op);
   }
 
  protected:
+  // Holds the channel lock for a scope, runs the flavor's prepare/settle hooks right after
+  // taking it and right before releasing it, and finishes the collected waiters after
+  // releasing it, on every exit path, exceptions included.
+  class CSP_SCOPED_CAPABILITY channel_section {
+   public:
+    explicit channel_section(channel_core& core) CSP_ACQUIRE(core.lock_) : core_(core) {
+      core_.lock_.lock();
+      if (core_.has_hooks_) core_.prepare_locked();
+    }
+    ~channel_section() CSP_RELEASE() {
+      if (core_.has_hooks_) core_.settle_locked();
+      core_.lock_.unlock();
+      wakes.run();
+    }
+    channel_section(const channel_section&) = delete;
+    channel_section& operator=(const channel_section&) = delete;
+
+    wake_list wakes;
+
+   private:
+    channel_core& core_;
+  };
+
+  // For a flavor that overrides prepare_locked and settle_locked.
+  channel_core(std::size_t capacity, bool has_hooks) noexcept
+      : capacity_(capacity), has_hooks_(has_hooks) {}
+
+  // Called right after the lock is taken, before anything is inspected, and right before it
+  // is released, after everything is done (the buffered flavor switches its ring to the lock
+  // and back there).
+  virtual void prepare_locked() CSP_REQUIRES(lock_) {}
+  virtual void settle_locked() CSP_REQUIRES(lock_) {}
+
   // Flavor hooks, called with lock_ held on an open channel (send) or any channel (receive).
   // send_locked: completes the send now and returns true, or returns false (it would block).
   // receive_locked: success, empty (it would block) or closed (closed and drained).
@@ -234,6 +267,7 @@ class channel_core {
   }
 
   const std::size_t capacity_;
+  const bool has_hooks_ = false;
   // Values a receiver can take without a partner (the ring's, or a timer's pending tick);
   // written under lock_, read without it by size() and the fast paths.
   std::atomic<std::size_t> count_{0};
@@ -265,7 +299,7 @@ class channel_core {
     operation op{&self, &value};
     for (;;) {
       {
-        locked_section section(lock_);
+        channel_section section(*this);
         if (closed_.load(std::memory_order_relaxed)) throw_panic("send on closed channel");
         if (send_locked(value, section.wakes)) return true;
         if (deadline_passed(deadline)) return false;
@@ -275,7 +309,7 @@ class channel_core {
       note_wait({wait_reason::kind::chan_send, &typeid(T), capacity()});
       const waiter::result result = self.wait(deadline);
       if (result.final_phase == waiter::phase::aborted) {
-        lock_guard guard(lock_);
+        channel_section section(*this);
         if (op.linked) senders_.remove(op);
         return false;
       }
@@ -296,7 +330,7 @@ class channel_core {
     operation op{&self, &out};
     for (;;) {
       {
-        locked_section section(lock_);
+        channel_section section(*this);
         const channel_status status = receive_locked(out, section.wakes);
         if (status != channel_status::empty) return status;
         if (deadline_passed(deadline)) return channel_status::timeout;
@@ -306,7 +340,7 @@ class channel_core {
       note_wait({wait_reason::kind::chan_receive, &typeid(T), capacity()});
       const waiter::result result = self.wait(deadline);
       if (result.final_phase == waiter::phase::aborted) {
-        lock_guard guard(lock_);
+        channel_section section(*this);
         if (op.linked) receivers_.remove(op);
         return channel_status::timeout;
       }

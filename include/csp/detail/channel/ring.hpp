@@ -1,0 +1,258 @@
+// ring.hpp: the bounded lock-free ring under a buffered channel, with a "slow" switch that
+// sends every party to the channel lock while anyone waits.
+//
+// Algorithm: crossbeam-channel's array flavor (itself Dmitry Vyukov's bounded MPMC queue): a
+// slot per position, each with a stamp that says which lap may use it next; head and tail
+// are positions (lap | index) advanced by CAS; a value is published by a release store of its
+// slot's stamp and consumed after an acquire load of it.
+//
+// csp adds one bit to head and tail, `slow`, which the channel sets, under its lock, before
+// it inspects the ring to decide whether a party must wait, and clears once no party waits.
+// A fast operation (push<false> / pop<false>) gives up when it sees the bit, and its CAS fails
+// if the bit appeared after it loaded the position, because the bit is part of the compared
+// word. So while the bit is set, the ring changes only under the channel lock (the locked
+// operations, push<true> / pop<true>), except for fast operations that won their CAS before
+// the bit was set and have not yet published their stamp: the locked operations wait for
+// those, as crossbeam's do. This is what keeps Go's queueing rules exact on top of a
+// lock-free ring: a blocked sender is never overtaken by a newcomer (the newcomer sees `slow`
+// and queues behind it), and a receiver never parks while a value sits in the ring.
+//
+// Memory ordering: a push happens before the pop that takes its value (stamp release/acquire),
+// and a pop happens before the push that reuses its slot one lap later — for a channel of
+// capacity C, the k-th receive happens before the (k+C)-th send completes (Go's MM-4).
+//
+// Exceptions: the fast operations are used only for types whose move constructor cannot
+// throw. The locked ones move before they publish anything, so a throwing move leaves the
+// ring as it was.
+#pragma once
+
+#include <sched.h>
+
+#include <atomic>
+#include <bit>
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <new>
+#include <optional>
+#include <utility>
+
+namespace csp::detail {
+
+template <class T>
+class ring {
+ public:
+  enum class result { done, full_or_empty, slow };
+
+  // The largest capacity a ring accepts; more is Go's "makechan: size out of range".
+  static constexpr std::size_t max_capacity = std::size_t{1} << 40;
+
+  // Reserves `capacity` slots (1 <= capacity <= max_capacity); ok() is false if that memory
+  // could not be had.
+  explicit ring(std::size_t capacity) : capacity_(capacity) {
+    std::size_t lap = 1;
+    while (lap <= capacity) lap <<= 1;  // crossbeam's (cap + 1).next_power_of_two()
+    one_lap_ = lap * step;
+    // Zeroed memory is a ring of fresh slots (see slot::stamp), so a large capacity costs
+    // address space, not memory, until it is used: calloc takes big blocks straight from mmap.
+    if constexpr (alignof(slot) <= alignof(std::max_align_t)) {
+      slots_ = static_cast<slot*>(std::calloc(capacity, sizeof(slot)));
+    } else {
+      slots_ = static_cast<slot*>(
+          ::operator new (capacity * sizeof(slot), std::align_val_t{alignof(slot)}, std::nothrow));
+      if (slots_ != nullptr) std::memset(static_cast<void*>(slots_), 0, capacity * sizeof(slot));
+    }
+  }
+
+  // Destroys the values still in the ring; nobody may use it any more.
+  ~ring() {
+    if (slots_ == nullptr) return;
+    std::optional<T> value;
+    while (pop<true>(value) == result::done) value.reset();
+    if constexpr (alignof(slot) <= alignof(std::max_align_t)) {
+      std::free(slots_);
+    } else {
+      ::operator delete (slots_, std::align_val_t{alignof(slot)});
+    }
+  }
+
+  ring(const ring&) = delete;
+  ring& operator=(const ring&) = delete;
+
+  bool ok() const noexcept { return slots_ != nullptr; }
+
+  // Appends a move of `value` (moved from only on `done`). Fast (Locked = false): gives up
+  // with `slow` when the bit is set. Locked: the caller holds the channel lock and has set the
+  // bit. full_or_empty: the ring is full.
+  template <bool Locked>
+  result push(T& value) {
+    std::uint64_t tail = tail_.load(std::memory_order_relaxed);
+    for (unsigned attempt = 0;; ++attempt) {
+      if (!Locked && (tail & slow_bit) != 0) return result::slow;
+      const std::uint64_t position = tail & ~slow_bit;
+      const std::size_t i = index(position);
+      slot& s = slots_[i];
+      const std::uint64_t stamp = load_stamp(i, std::memory_order_acquire);
+      if (stamp == position) {
+        if constexpr (Locked) {
+          // Nobody else can move the tail now (a fast CAS expects the word without the bit),
+          // so construct first: a throwing move then leaves everything as it was.
+          ::new (static_cast<void*>(s.storage)) T(std::move_if_noexcept(value));
+          tail_.store(next(position) | (tail & slow_bit), std::memory_order_relaxed);
+          store_stamp(i, position + step);
+          return result::done;
+        } else {
+          if (tail_.compare_exchange_weak(tail, next(position), std::memory_order_seq_cst,
+                                          std::memory_order_relaxed)) {
+            ::new (static_cast<void*>(s.storage)) T(std::move(value));
+            store_stamp(i, position + step);
+            return result::done;
+          }
+          continue;  // the CAS reloaded tail
+        }
+      }
+      if (stamp + one_lap_ == position + step) {
+        // The slot still holds the value of the previous lap: full, unless its receiver has
+        // already moved the head and is still taking the value out.
+        full_fence();
+        const std::uint64_t head = head_.load(std::memory_order_seq_cst) & ~slow_bit;
+        if (head + one_lap_ == position) return result::full_or_empty;
+      }
+      back_off(attempt);
+      tail = tail_.load(std::memory_order_relaxed);
+    }
+  }
+
+  // Takes the oldest value into `out`. Fast: gives up with `slow` when the bit is set.
+  // Locked: as for push. full_or_empty: the ring is empty.
+  template <bool Locked>
+  result pop(std::optional<T>& out) {
+    std::uint64_t head = head_.load(std::memory_order_relaxed);
+    for (unsigned attempt = 0;; ++attempt) {
+      if (!Locked && (head & slow_bit) != 0) return result::slow;
+      const std::uint64_t position = head & ~slow_bit;
+      const std::size_t i = index(position);
+      slot& s = slots_[i];
+      const std::uint64_t stamp = load_stamp(i, std::memory_order_acquire);
+      if (stamp == position + step) {
+        T& value = *std::launder(reinterpret_cast<T*>(s.storage));
+        if constexpr (Locked) {
+          out.emplace(std::move_if_noexcept(value));  // a throw leaves the ring untouched
+          value.~T();
+          head_.store(next(position) | (head & slow_bit), std::memory_order_relaxed);
+          store_stamp(i, position + one_lap_);
+          return result::done;
+        } else {
+          if (head_.compare_exchange_weak(head, next(position), std::memory_order_seq_cst,
+                                          std::memory_order_relaxed)) {
+            out.emplace(std::move(value));
+            value.~T();
+            store_stamp(i, position + one_lap_);
+            return result::done;
+          }
+          continue;
+        }
+      }
+      if (stamp == position) {
+        // Not written in this lap: empty, unless a sender has moved the tail and is still
+        // putting its value in.
+        full_fence();
+        const std::uint64_t tail = tail_.load(std::memory_order_seq_cst) & ~slow_bit;
+        if (tail == position) return result::full_or_empty;
+      }
+      back_off(attempt);
+      head = head_.load(std::memory_order_relaxed);
+    }
+  }
+
+  // The slow switch; both are called with the channel lock held, which makes the caller the
+  // only party that changes the bit.
+  bool is_slow_locked() const noexcept {
+    return (tail_.load(std::memory_order_relaxed) & slow_bit) != 0;
+  }
+  void set_slow_locked() noexcept {
+    tail_.fetch_or(slow_bit, std::memory_order_seq_cst);
+    head_.fetch_or(slow_bit, std::memory_order_seq_cst);
+  }
+  void clear_slow_locked() noexcept {
+    head_.fetch_and(~slow_bit, std::memory_order_seq_cst);
+    tail_.fetch_and(~slow_bit, std::memory_order_seq_cst);
+  }
+
+  // How many values are in the ring (crossbeam's len): exact when nothing moves, and never
+  // outside [0, capacity] when things do.
+  std::size_t size() const noexcept {
+    for (;;) {
+      const std::uint64_t tail = tail_.load(std::memory_order_seq_cst) & ~slow_bit;
+      const std::uint64_t head = head_.load(std::memory_order_seq_cst) & ~slow_bit;
+      if ((tail_.load(std::memory_order_seq_cst) & ~slow_bit) != tail) continue;
+      const std::size_t head_index = index(head);
+      const std::size_t tail_index = index(tail);
+      if (head_index < tail_index) return tail_index - head_index;
+      if (head_index > tail_index) return capacity_ - head_index + tail_index;
+      return tail == head ? 0 : capacity_;
+    }
+  }
+
+ private:
+  // A position is lap * one_lap_ + index * step; bit 0 of head and tail is the slow bit.
+  static constexpr std::uint64_t slow_bit = 1;
+  static constexpr std::uint64_t step = 2;
+
+  // A slot's stamp is stored minus the slot's first position (index * step), so that the
+  // initial stamps are all zero and the ring starts as zeroed memory. std::atomic<uint64_t> is
+  // lock-free and has no state besides its value, so zero bytes are a valid atomic holding 0.
+  struct slot {
+    std::atomic<std::uint64_t> stored_stamp;
+    alignas(T) unsigned char storage[sizeof(T)];
+  };
+  static_assert(std::atomic<std::uint64_t>::is_always_lock_free);
+
+  std::uint64_t load_stamp(std::size_t i, std::memory_order order) const noexcept {
+    return slots_[i].stored_stamp.load(order) + i * step;
+  }
+  void store_stamp(std::size_t i, std::uint64_t stamp) noexcept {
+    slots_[i].stored_stamp.store(stamp - i * step, std::memory_order_release);
+  }
+
+  std::size_t index(std::uint64_t position) const noexcept {
+    return static_cast<std::size_t>((position & (one_lap_ - 1)) / step);
+  }
+  std::uint64_t next(std::uint64_t position) const noexcept {
+    return index(position) + 1 < capacity_ ? position + step
+                                           : (position & ~(one_lap_ - 1)) + one_lap_;
+  }
+
+  // Orders the stamp just read before the other end's position read next, as crossbeam does,
+  // so that "full" and "empty" are not concluded from a stale position. ThreadSanitizer does
+  // not model fences (and g++ rejects them under -fsanitize=thread); there the seq_cst load
+  // that follows carries the ordering, which is what x86 gives anyway.
+  static void full_fence() noexcept {
+#if !defined(__SANITIZE_THREAD__)
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+#endif
+  }
+
+  // A partner is between its CAS and its stamp: a few instructions, unless its thread was
+  // preempted there, so spin briefly and then give the processor away.
+  static void back_off(unsigned attempt) noexcept {
+    if (attempt < 16) {
+#if defined(__x86_64__) || defined(__i386__)
+      __builtin_ia32_pause();
+#endif
+    } else {
+      ::sched_yield();
+    }
+  }
+
+  const std::size_t capacity_;
+  std::uint64_t one_lap_ = 0;
+  slot* slots_ = nullptr;
+  // Producers and consumers touch different lines.
+  alignas(64) std::atomic<std::uint64_t> head_{0};
+  alignas(64) std::atomic<std::uint64_t> tail_{0};
+};
+
+}  // namespace csp::detail
