@@ -130,7 +130,19 @@ goroutine* scheduler::current_goroutine() noexcept {
 
 void scheduler::spawn(go_options&& options, task* (*place)(void* where, void* arg),
                       std::size_t closure_size, void* arg) {
-  const stack s = stack_pool::instance().allocate(options.stack_size);
+  // The spawning goroutine cannot move to another machine before this returns (nothing here
+  // parks), so its processor's stack cache is its own meanwhile.
+  machine* const m = machine_of_this_thread();
+  stack_cache* const cache = m != nullptr && m->owned != nullptr ? &m->owned->stacks : nullptr;
+  const stack s = stack_pool::instance().allocate(options.stack_size, cache);
+#if !defined(CSP_NO_GOROUTINE_RECORDS)
+  try {
+    registry_.reserve(s.id);
+  } catch (...) {
+    stack_pool::instance().release(s);
+    throw;
+  }
+#endif
   // The goroutine record and its closure live at the top of its own stack: one allocation.
   std::byte* top = s.top();
   top -= (sizeof(goroutine) + alignof(std::max_align_t) - 1) & ~(alignof(std::max_align_t) - 1);
@@ -151,14 +163,11 @@ void scheduler::spawn(go_options&& options, task* (*place)(void* where, void* ar
   g->fiber.tsan_fiber = create_tsan_fiber();
   register_stack_root(s.bottom, s.size);
   g->id = next_id_.fetch_add(1, std::memory_order_relaxed);
+#if !defined(CSP_NO_GOROUTINE_RECORDS)  // off only in the build that measures what this costs
   g->name = std::move(options.name);
   g->site = options.site;
-  {
-    detail::lock_guard guard(registry_lock_);
-    g->registry_previous = registry_tail_;
-    (registry_tail_ != nullptr ? registry_tail_->registry_next : registry_head_) = g;
-    registry_tail_ = g;
-  }
+  registry_.enter(s.id, g);
+#endif
   live_.fetch_add(1, std::memory_order_relaxed);
   ready(*g);
 }
@@ -341,6 +350,12 @@ bool scheduler::work_visible() {
 }
 
 void scheduler::go_idle(machine& m) {
+  // Nothing to run: a moment to give the memory of surplus stacks back (a batch at a time, so
+  // that work arriving meanwhile waits little; the caller looks for work again first).
+  if (stack_pool& pool = stack_pool::instance(); pool.trim_pending()) {
+    pool.trim();
+    return;
+  }
   m.wake_word.store(0, std::memory_order_relaxed);
   {
     detail::lock_guard guard(idle_lock_);
@@ -569,19 +584,19 @@ bool scheduler::finish_request(machine& m, goroutine& g) {
 }
 
 void scheduler::destroy(goroutine& g) {
-  {
-    detail::lock_guard guard(registry_lock_);
-    (g.registry_previous != nullptr ? g.registry_previous->registry_next : registry_head_) =
-        g.registry_next;
-    (g.registry_next != nullptr ? g.registry_next->registry_previous : registry_tail_) =
-        g.registry_previous;
-  }
+#if !defined(CSP_NO_GOROUTINE_RECORDS)
+  registry_.leave(g.stack_memory.id);
+#endif
   destroy_tsan_fiber(g.fiber.tsan_fiber);
   const stack s = g.stack_memory;
+  // The record first, then the stack's leak-check root: LeakSanitizer may scan at exit while
+  // this runs, and the record's heap (its name) must be freed or still reachable.
+  g.~goroutine();
   unregister_stack_root(s.bottom, s.size);
   unpoison_stack(s.bottom, s.size);
-  g.~goroutine();
-  stack_pool::instance().release(s);
+  machine* const m = machine_of_this_thread();
+  stack_pool::instance().release(s,
+                                 m != nullptr && m->owned != nullptr ? &m->owned->stacks : nullptr);
   live_.fetch_sub(1, std::memory_order_relaxed);
 }
 

@@ -40,6 +40,7 @@
 #include "csp/detail/parker.hpp"
 #include "csp/detail/waiter.hpp"
 #include "csp/go.hpp"
+#include "registry.hpp"
 #include "sanitizers.hpp"
 #include "stack_pool.hpp"
 
@@ -90,8 +91,6 @@ struct goroutine {
   std::atomic<const std::type_info*> reason_element{nullptr};
   std::atomic<std::size_t> reason_capacity{0};
   std::atomic<std::size_t> reason_cases{0};
-  goroutine* registry_previous = nullptr;  // guarded by the scheduler's registry lock
-  goroutine* registry_next = nullptr;
 };
 
 // What a goroutine asks its machine to do when it switches back to the scheduler.
@@ -118,6 +117,7 @@ struct processor {
   std::atomic<std::uint32_t> reactivate_word{0};
   // Goroutine switches on this processor; the deadlock detector reads it to see progress.
   std::atomic<std::uint64_t> executions{0};
+  stack_cache stacks;  // only the owning machine touches it
 };
 
 struct machine {
@@ -169,11 +169,11 @@ class scheduler {
   // The id the next goroutine will get.
   std::uint64_t next_goroutine_id() const noexcept { return next_id_.load(); }
 
-  // Calls `visit(g)` for every live goroutine, under the registry lock.
+  // Calls `visit(g)` for every live goroutine, oldest first; none exits meanwhile.
   template <class Visit>
   void for_each_goroutine(Visit&& visit) {
-    detail::lock_guard guard(registry_lock_);
-    for (goroutine* g = registry_head_; g != nullptr; g = g->registry_next) visit(*g);
+    registry_.for_each([](const goroutine* a, const goroutine* b) { return a->id < b->id; },
+                       std::forward<Visit>(visit));
   }
 
  private:
@@ -224,9 +224,7 @@ class scheduler {
   std::atomic<int> solo_running_{0};
   std::atomic<std::uint64_t> solo_executions_{0};
 
-  detail::adaptive_mutex registry_lock_;
-  goroutine* registry_head_ = nullptr;  // oldest first
-  goroutine* registry_tail_ = nullptr;
+  registry<goroutine> registry_;
 };
 
 // Reports an exception that escaped a goroutine and ends the process with status 2, as an

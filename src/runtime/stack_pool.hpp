@@ -3,7 +3,10 @@
 // A stack is address space reserved with MAP_NORESERVE: a page costs memory only once the
 // goroutine touches it, so the default 256 KiB stack of a goroutine that uses 3 KiB costs one
 // page. Released stacks go back to a pool and are reused as they are (their touched pages stay
-// resident), so spawning does not call the kernel in steady state.
+// resident), so spawning does not call the kernel in steady state. Beyond 4,096 pooled stacks
+// of a size, idle machines trim the coldest (trim(): their memory goes back to the kernel,
+// their address range and guard page stay for reuse), so a burst of goroutines leaves no
+// lasting memory behind and costs no system call while it runs. Stacks are never unmapped.
 //
 // Overflow protection, in the default configuration:
 //   - guarded stacks: a PROT_NONE page below the stack, so an overflow faults at once. Each
@@ -20,6 +23,7 @@
 // CSP_STACK_GUARD=never uses slabs only.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 
@@ -29,11 +33,21 @@ struct stack {
   std::byte* bottom = nullptr;  // lowest usable address
   std::size_t size = 0;         // usable bytes
   bool guarded = false;
+  std::uint32_t id = 0;  // dense, for the stack's life: its slot in the goroutine registry
   std::byte* top() const noexcept { return bottom + size; }
 };
 
 // The default usable size of a goroutine stack.
 inline constexpr std::size_t default_stack_size = 256 * 1024;
+
+// A processor's own few free stacks of the default size, so that spawning and exiting
+// goroutines do not meet at the pool's lock (Go's per-P stack cache). Used only by the machine
+// that owns the processor.
+struct stack_cache {
+  static constexpr std::size_t capacity = 32;
+  stack entries[capacity];
+  std::size_t count = 0;
+};
 
 class stack_pool {
  public:
@@ -41,8 +55,15 @@ class stack_pool {
 
   // Returns a stack of at least `size` usable bytes (0: the default) with its canary written.
   // Throws std::bad_alloc when the address space or the kernel's mapping budget is exhausted.
-  stack allocate(std::size_t size);
-  void release(stack s) noexcept;
+  // `cache`, if not null, is the calling machine's processor's: tried first, refilled and
+  // drained in batches.
+  stack allocate(std::size_t size, stack_cache* cache = nullptr);
+  void release(stack s, stack_cache* cache = nullptr) noexcept;
+
+  // Whether trim() has work: more stacks pooled than are kept warm. Cheap; no lock.
+  bool trim_pending() const noexcept { return excess_.load(std::memory_order_relaxed) != 0; }
+  // Gives the memory of up to a batch of the coldest excess stacks back to the kernel.
+  void trim() noexcept;
 
   // Whether the canary at the bottom of `s` is intact.
   static bool canary_intact(const stack& s) noexcept;
@@ -51,6 +72,7 @@ class stack_pool {
   stack_pool();
   struct state;
   state* state_;
+  std::atomic<std::size_t> excess_{0};  // a copy of state::warm_excess, for trim_pending()
 };
 
 }  // namespace csp::runtime
