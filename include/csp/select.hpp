@@ -420,6 +420,17 @@ std::size_t select(Cases&&... cases) {
   };
   (add(cases), ...);
 
+  if constexpr (count == 1 && defaults == 1) {
+    // One case and a default (Go compiles this to a non-blocking send or receive): no poll
+    // order to draw, nothing to queue.
+    if (!list[0]->never_ready() && list[0]->try_now()) {
+      list[0]->run_callback();
+      return position[0];
+    }
+    run_default(default_object);
+    return default_position;
+  }
+
   std::array<std::uint32_t, count> order{};
   const std::size_t chosen =
       detail::run_select([&list](std::size_t i) -> detail::select_case& { return *list[i]; }, count,

@@ -3,6 +3,7 @@
 
 #include <dirent.h>
 #include <pthread.h>
+#include <sched.h>
 
 #include <algorithm>
 #include <chrono>
@@ -49,6 +50,13 @@ int default_max_procs() {
   if (const char* text = std::getenv("CSP_MAXPROCS")) {
     const int n = std::atoi(text);
     if (n > 0) return n;
+  }
+  // The CPUs this process may run on, as Go's GOMAXPROCS default: under `taskset -c 0` a
+  // second worker would only time-slice with the first.
+  cpu_set_t allowed;
+  if (::sched_getaffinity(0, sizeof allowed, &allowed) == 0) {
+    const int count = CPU_COUNT(&allowed);
+    if (count > 0) return count;
   }
   const unsigned cores = std::thread::hardware_concurrency();
   return cores == 0 ? 1 : static_cast<int>(cores);

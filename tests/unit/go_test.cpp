@@ -16,6 +16,7 @@
 // not tested; what is tested is the other side of the choice: that goroutines do migrate, and
 // that lock_os_thread() keeps a goroutine on one thread (and with it its thread_local state).
 #include <gtest/gtest.h>
+#include <sched.h>
 #include <sys/wait.h>
 
 #include <atomic>
@@ -1069,6 +1070,21 @@ class GoroutineDeathTest : public testing::Test {
  protected:
   void SetUp() override { GTEST_FLAG_SET(death_test_style, "threadsafe"); }
 };
+
+// As Go's GOMAXPROCS: the default number of workers is the number of CPUs the process may
+// run on, not the machine's. Runs in a fresh process, whose runtime starts after the pinning.
+TEST_F(GoroutineDeathTest, DefaultMaxProcsFollowsTheCpuAffinity) {
+  EXPECT_EXIT(
+      {
+        ::unsetenv("CSP_MAXPROCS");
+        cpu_set_t one;
+        CPU_ZERO(&one);
+        CPU_SET(0, &one);
+        if (::sched_setaffinity(0, sizeof one, &one) != 0) std::_Exit(3);
+        std::_Exit(csp::max_procs() == 1 ? 0 : 1);
+      },
+      testing::ExitedWithCode(0), "");
+}
 
 TEST_F(GoroutineDeathTest, StackOverflowWithTheDefaultStackIsCaught) {
   EXPECT_EXIT(
