@@ -1,32 +1,37 @@
 // compare.cpp: the Boost.Fiber side of bench/compare (see bench/compare/README.md).
 //
-//   compare_boost <workload> [work-iterations]
+//   compare_boost <workload> [work-iterations | max-messages [target-ms]]
 //
 // Schedulers: pingpong and sieve run on one thread with the default round_robin scheduler;
-// skynet, spawn, workerpool and parked run on 2 threads (the main one and a helper) with
-// algo::work_stealing(2) (suspend = false, Boost's default: an idle thread spins). Every fiber
+// every other workload runs on 2 threads (the main one and a helper; CMP_BOOST_THREADS changes
+// the count, run.sh sets 1 for the pinned runs) with algo::work_stealing (suspend = false,
+// Boost's default: an idle thread spins; `idle_suspend` measures suspend = true). Every fiber
 // uses a fixedsize_stack of 16 KiB (malloc'd; Boost's default of 128 KiB goes through mmap,
 // one kernel mapping per fiber, and 1,000,000 fibers exceed vm.max_map_count). Channels:
 // boost::fibers::unbuffered_channel, and buffered_channel where the other peers use a buffered
 // channel — its capacity must be a power of two and holds capacity - 1 values, so the next
-// power of two above the others' capacity is used. Boost.Fiber has no select: the select
-// workloads have no Boost version.
+// power of two above the others' capacity is used (2 for 1, 2048 for 1024). Boost.Fiber has no
+// select: the select workloads print `NA`.
 #include <boost/fiber/all.hpp>
 
 #include <algorithm>
 #include <atomic>
+#include <bit>
 #include <chrono>
 #include <cinttypes>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <deque>
 #include <fstream>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
+
+#include "../harness.hpp"
 
 namespace fibers = boost::fibers;
 
@@ -105,24 +110,32 @@ class wait_group {
   fibers::condition_variable cv_;
 };
 
-// Runs `body` as the main fiber of a work_stealing pool of `threads` threads (this one and
-// threads - 1 helpers) and returns when it has returned.
+// The work_stealing pool's thread count: 2 (the cores here), or CMP_BOOST_THREADS.
+std::uint32_t pool_threads() {
+  const char* text = std::getenv("CMP_BOOST_THREADS");
+  const int threads = text ? std::atoi(text) : 2;
+  return threads > 0 ? static_cast<std::uint32_t>(threads) : 2;
+}
+
+// Runs `body` as the main fiber of a work_stealing pool of pool_threads() threads (this one and
+// the rest as helpers) and returns when it has returned.
 template <class Body>
-void with_work_stealing(Body body) {
-  constexpr std::uint32_t threads = 2;
-  std::printf("INFO scheduler boost work_stealing(%u threads, suspend=false)\n", threads);
+void with_work_stealing(Body body, bool suspend = false) {
+  const std::uint32_t threads = pool_threads();
+  std::printf("INFO scheduler boost work_stealing(%u threads, suspend=%s)\n", threads,
+              suspend ? "true" : "false");
   fibers::mutex mutex;
   fibers::condition_variable cv;
   bool finished = false;
   std::vector<std::thread> helpers;
   for (std::uint32_t t = 1; t < threads; ++t) {
     helpers.emplace_back([&] {
-      fibers::use_scheduling_algorithm<fibers::algo::work_stealing>(threads);
+      fibers::use_scheduling_algorithm<fibers::algo::work_stealing>(threads, suspend);
       std::unique_lock lock(mutex);
       cv.wait(lock, [&] { return finished; });
     });
   }
-  fibers::use_scheduling_algorithm<fibers::algo::work_stealing>(threads);
+  fibers::use_scheduling_algorithm<fibers::algo::work_stealing>(threads, suspend);
   body();
   {
     std::unique_lock lock(mutex);
@@ -142,6 +155,13 @@ void pingpong() {
   fibers::fiber echo(std::allocator_arg, fibers::fixedsize_stack(stack_size), [&] {
     for (std::int64_t v : ping) pong.push(v + 1);
   });
+  // Warm-up: both fibers have run before the timer starts.
+  for (std::int64_t i = 0; i < n / 20; ++i) {
+    ping.push(i);
+    std::int64_t v = 0;
+    pong.pop(v);
+    if (v != i + 1) fail("pingpong warm-up");
+  }
   std::int64_t sum = 0;
   const auto start = clock_type::now();
   for (std::int64_t i = 0; i < n; ++i) {
@@ -355,6 +375,136 @@ void parked() {
   });
 }
 
+// --- channel workloads (crossbeam-channel's benchmarks; shapes in ../harness.hpp) ---------------
+using message = std::int64_t;
+
+// A Boost.Fiber channel as the harness drives it; every fiber uses the same channel object.
+template <class Channel>
+class channel_under_test {
+ public:
+  template <class... Args>
+  explicit channel_under_test(Args... args) : channel_(args...) {}
+
+  class endpoint {
+   public:
+    explicit endpoint(Channel& channel) : channel_(&channel) {}
+    void send(message value) {
+      if (channel_->push(value) != fibers::channel_op_status::success) {
+        harness::fail("push failed before the last message");
+      }
+    }
+    message receive() {
+      message value = 0;
+      if (channel_->pop(value) != fibers::channel_op_status::success) {
+        harness::fail("pop failed before the last message");
+      }
+      return value;
+    }
+
+   private:
+    Channel* channel_;
+  };
+  endpoint sender() { return endpoint(channel_); }
+  endpoint receiver() { return endpoint(channel_); }
+  bool drained() {
+    channel_.close();
+    message value = 0;
+    return channel_.pop(value) == fibers::channel_op_status::closed;
+  }
+
+ private:
+  Channel channel_;
+};
+
+class fiber_launcher {
+ public:
+  template <class F>
+  void start(F f) {
+    fibers_.emplace_back(std::allocator_arg, fibers::fixedsize_stack(stack_size), std::move(f));
+  }
+  void join() {
+    for (auto& f : fibers_) f.join();
+    fibers_.clear();
+  }
+
+ private:
+  // A deque: g++ 12 warns (-Warray-bounds, wrongly) on a vector<fiber>'s reallocation.
+  std::deque<fibers::fiber> fibers_;
+};
+
+// buffered_channel holds one value less than its power-of-two size: the smallest size that
+// holds `capacity` values.
+std::size_t buffered_slots(std::int64_t capacity) {
+  return std::bit_ceil(static_cast<std::size_t>(capacity) + 1);
+}
+
+void channel_workload(const std::string& name, const harness::channel_workload& workload,
+                      const harness::sizing& limits) {
+  if (workload.kind == harness::shape::select_rx || workload.kind == harness::shape::select_both) {
+    harness::not_available(name, peer, "no select");
+    return;
+  }
+  with_work_stealing([&] {
+    fiber_launcher launcher;
+    harness::measurement m{};
+    if (workload.kind != harness::shape::seq && workload.capacity == 0) {
+      m = harness::measure_transfer(workload.kind, 0, limits, launcher, [](std::int64_t) {
+        return std::make_unique<channel_under_test<fibers::unbuffered_channel<message>>>();
+      });
+    } else {
+      if (workload.kind != harness::shape::seq) {
+        std::printf("INFO %s boost buffered_channel(%zu) holds %zu\n", name.c_str(),
+                    buffered_slots(workload.capacity), buffered_slots(workload.capacity) - 1);
+      }
+      m = harness::measure_transfer(
+          workload.kind, workload.capacity, limits, launcher, [](std::int64_t capacity) {
+            return std::make_unique<channel_under_test<fibers::buffered_channel<message>>>(
+                buffered_slots(capacity));
+          });
+    }
+    harness::report(name, peer, m);
+  });
+}
+
+// --- idle: the CPU an idle scheduler burns ---------------------------------------------------
+// The pool has worked (a short ping-pong), then one fiber stays blocked on a channel while the
+// main fiber sleeps. With suspend = false (Boost's default) an idle thread spins; with
+// suspend = true it sleeps on a condition variable.
+void idle(bool suspend) {
+  with_work_stealing(
+      [suspend] {
+        fibers::unbuffered_channel<message> never, ping, pong;
+        fiber_launcher launcher;
+        launcher.start([&] {
+          message value = 0;
+          (void)never.pop(value);
+        });
+        launcher.start([&] {
+          for (message v : ping) pong.push(v);
+        });
+        for (message i = 0; i < 10'000; ++i) {
+          ping.push(i);
+          message v = -1;
+          pong.pop(v);
+          if (v != i) fail("idle warm-up ping-pong");
+        }
+        ping.close();
+        // Spinning threads get 100 ms to give up before the measured second.
+        boost::this_fiber::sleep_for(std::chrono::milliseconds(100));
+        const double cpu = harness::cpu_seconds();
+        const auto start = clock_type::now();
+        boost::this_fiber::sleep_for(std::chrono::seconds(1));
+        const double wall = std::chrono::duration<double>(clock_type::now() - start).count();
+        const double used = harness::cpu_seconds() - cpu;
+        never.close();
+        launcher.join();
+        const char* metric = suspend ? "idle_suspend" : "idle";
+        std::printf("INFO %s boost %.2f ms CPU in %.3f s\n", metric, used * 1000, wall);
+        result(metric, 100 * used / wall, "%core");
+      },
+      suspend);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -375,6 +525,14 @@ int main(int argc, char** argv) {
     workerpool(argc > 2 ? std::strtoull(argv[2], nullptr, 10) : 2000);
   else if (w == "parked")
     parked();
+  else if (w == "idle")
+    idle(false);
+  else if (w == "idle_suspend")
+    idle(true);
+  else if (w.starts_with("Select") || w == "fanin")
+    harness::not_available(w, peer, "no select");
+  else if (const auto workload = harness::parse_channel_workload(w))
+    channel_workload(w, *workload, harness::sizing_arguments(argc, argv));
   else {
     std::fprintf(stderr, "no Boost.Fiber version of %s\n", w.c_str());
     return 3;

@@ -1,11 +1,14 @@
 // compare.cpp: the csp side of bench/compare (see bench/compare/README.md).
 //
-//   compare_csp <workload> [work-iterations]
+//   compare_csp <workload> [work-iterations | max-messages [target-ms]]
 //
 // Every workload runs its goroutines under csp::run with the default max_procs (the number of
 // cores, or CSP_MAXPROCS), prints `RESULT <metric> csp <value> <unit>` lines, checks its own
 // result and exits 1 on a wrong one. The shapes mirror bench/compare/go/main.go line for line.
+// A workload name ending in /threads runs the same program on plain std::threads, which share
+// csp channels without starting the runtime; its lines say `csp-threads`.
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cinttypes>
@@ -14,12 +17,14 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "../harness.hpp"
 #include "csp/channel.hpp"
 #include "csp/go.hpp"
 #include "csp/select.hpp"
@@ -81,6 +86,11 @@ void pingpong() {
     csp::go([ping, pong] {
       for (std::int64_t v : ping) pong.send(v + 1);
     });
+    // Warm-up: both goroutines have run and settled on their threads before the timer starts.
+    for (std::int64_t i = 0; i < n / 20; ++i) {
+      ping.send(i);
+      if (*pong.receive() != i + 1) fail("pingpong warm-up");
+    }
     std::int64_t sum = 0;
     const auto start = clock_type::now();
     for (std::int64_t i = 0; i < n; ++i) {
@@ -453,6 +463,168 @@ void fanin() {
   });
 }
 
+// --- channel workloads (crossbeam-channel's benchmarks; shapes in ../harness.hpp) ---------------
+using message = std::int64_t;
+
+// A csp channel as the harness drives it: every task holds its own copy of the handle, as a Go
+// program passes the channel to each goroutine.
+class channel_under_test {
+ public:
+  explicit channel_under_test(std::int64_t capacity) : channel_(capacity) {}
+
+  class endpoint {
+   public:
+    explicit endpoint(csp::channel<message> channel) : channel_(std::move(channel)) {}
+    void send(message value) { channel_.send(value); }
+    message receive() {
+      const std::optional<message> value = channel_.receive();
+      if (!value) harness::fail("the channel was closed before the last message");
+      return *value;
+    }
+
+   private:
+    csp::channel<message> channel_;
+  };
+  endpoint sender() { return endpoint(channel_); }
+  endpoint receiver() { return endpoint(channel_); }
+  bool drained() {
+    channel_.close();
+    return !channel_.receive().has_value();
+  }
+
+ private:
+  csp::channel<message> channel_;
+};
+
+class goroutine_launcher {
+ public:
+  template <class F>
+  void start(F f) {
+    group_.go(std::move(f));
+  }
+  void join() { group_.wait(); }
+
+ private:
+  csp::wait_group group_;
+};
+
+// select_rx: producer p sends its share on its own channel, one consumer selects over all of
+// them. select_both: every task selects over every channel, `tasks` of them to send (into
+// whichever channel has room or a receiver) and `tasks` to receive.
+template <class Launcher>
+double select_transfer(harness::shape kind, std::int64_t capacity, std::int64_t messages,
+                       Launcher& launcher) {
+  constexpr int tasks = harness::tasks;
+  static_assert(tasks == 4, "the select calls below name four channels");
+  std::array<csp::channel<message>, tasks> channels{
+      csp::channel<message>(capacity), csp::channel<message>(capacity),
+      csp::channel<message>(capacity), csp::channel<message>(capacity)};
+  std::atomic<std::int64_t> sum{0}, count{0};
+  const std::int64_t share = messages / tasks;
+  const int consumers = kind == harness::shape::select_rx ? 1 : tasks;
+  const std::int64_t receive_share = messages / consumers;
+
+  const auto start = clock_type::now();
+  for (int p = 0; p < tasks; ++p) {
+    launcher.start([&, p, channels] {
+      const message first = p * share;
+      for (message i = first; i < first + share; ++i) {
+        if (kind == harness::shape::select_rx) {
+          channels[p].send(i);
+        } else {
+          csp::select(csp::on_send(channels[0], i), csp::on_send(channels[1], i),
+                      csp::on_send(channels[2], i), csp::on_send(channels[3], i));
+        }
+      }
+    });
+  }
+  for (int c = 0; c < consumers; ++c) {
+    launcher.start([&, channels] {
+      std::array<std::optional<message>, tasks> values;
+      std::int64_t mine = 0;
+      for (std::int64_t i = 0; i < receive_share; ++i) {
+        const std::size_t taken = csp::select(
+            csp::on_receive(channels[0], values[0]), csp::on_receive(channels[1], values[1]),
+            csp::on_receive(channels[2], values[2]), csp::on_receive(channels[3], values[3]));
+        if (!values[taken]) harness::fail("a channel was closed before the last message");
+        mine += *values[taken];
+      }
+      sum += mine;
+      count += receive_share;
+    });
+  }
+  launcher.join();
+  const double ns = ns_since(start);
+
+  if (count.load() != messages || sum.load() != harness::expected_sum(messages)) {
+    harness::fail("select received " + std::to_string(count.load()) + " messages summing to " +
+                  std::to_string(sum.load()));
+  }
+  for (auto& channel : channels) {
+    channel.close();
+    if (channel.receive().has_value()) harness::fail("a value was left in a channel");
+  }
+  return ns / static_cast<double>(messages);
+}
+
+template <class Launcher>
+harness::measurement measure(const harness::channel_workload& workload,
+                             const harness::sizing& limits, Launcher& launcher) {
+  if (workload.kind == harness::shape::select_rx || workload.kind == harness::shape::select_both) {
+    return harness::measure(limits, [&](std::int64_t messages) {
+      return select_transfer(workload.kind, workload.capacity, messages, launcher);
+    });
+  }
+  return harness::measure_transfer(
+      workload.kind, workload.capacity, limits, launcher,
+      [](std::int64_t capacity) { return std::make_unique<channel_under_test>(capacity); });
+}
+
+void channel_workload(const std::string& name, const harness::channel_workload& workload,
+                      const harness::sizing& limits, bool threads) {
+  if (threads) {
+    harness::thread_launcher launcher;
+    harness::report(name, "csp-threads", measure(workload, limits, launcher));
+    return;
+  }
+  csp::run([&] {
+    std::printf("INFO %s csp max_procs %d\n", name.c_str(), csp::max_procs());
+    goroutine_launcher launcher;
+    harness::report(name, peer, measure(workload, limits, launcher));
+  });
+}
+
+// --- idle: the CPU an idle runtime burns --------------------------------------------------------
+// The runtime is started and has worked (a short ping-pong wakes every worker thread); then one
+// goroutine stays parked on a channel while main sleeps, as a Go program whose main sleeps.
+void idle() {
+  csp::run([] {
+    csp::channel<message> never, ping, pong;
+    csp::wait_group parked;
+    parked.go([never] { (void)never.receive(); });
+    csp::go([ping, pong] {
+      for (message v : ping) pong.send(v);
+    });
+    for (message i = 0; i < 10'000; ++i) {
+      ping.send(i);
+      if (*pong.receive() != i) fail("idle warm-up ping-pong");
+    }
+    ping.close();
+    // Spinning threads get 100 ms to give up before the measured second.
+    csp::sleep_for(std::chrono::milliseconds(100));
+    const double cpu = harness::cpu_seconds();
+    const auto start = clock_type::now();
+    csp::sleep_for(std::chrono::seconds(1));
+    const double wall = std::chrono::duration<double>(clock_type::now() - start).count();
+    const double used = harness::cpu_seconds() - cpu;
+    never.close();
+    parked.wait();
+    std::printf("INFO idle csp max_procs %d, %.2f ms CPU in %.3f s\n", csp::max_procs(),
+                used * 1000, wall);
+    result("idle", 100 * used / wall, "%core");
+  });
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -497,7 +669,17 @@ int main(int argc, char** argv) {
     select_nonblock_ready(true);
   else if (w == "fanin")
     fanin();
+  else if (w == "idle")
+    idle();
+  else if (w == "idle/threads")
+    harness::not_available("idle", "csp-threads", "no runtime");
   else {
+    const bool threads = w.ends_with("/threads");
+    const std::string name = threads ? w.substr(0, w.size() - 8) : w;
+    if (const auto workload = harness::parse_channel_workload(name)) {
+      channel_workload(name, *workload, harness::sizing_arguments(argc, argv), threads);
+      return 0;
+    }
     std::fprintf(stderr, "unknown workload %s\n", w.c_str());
     return 2;
   }

@@ -1,6 +1,6 @@
 // main.go: the Go side of bench/compare (see bench/compare/README.md).
 //
-//	compare_go <workload> [work-iterations]
+//	compare_go <workload> [work-iterations | max-messages [target-ms]]
 //
 // Shapes mirror bench/compare/csp/compare.cpp. GOMAXPROCS is Go's default (the number of
 // cores). Each workload prints `RESULT <metric> go <value> <unit>` lines, checks its own result
@@ -81,6 +81,13 @@ func pingpong() {
 			pong <- v + 1
 		}
 	}()
+	// Warm-up: both goroutines have run and settled on their threads before the timer starts.
+	for i := int64(0); i < n/20; i++ {
+		ping <- i
+		if <-pong != i+1 {
+			fail("pingpong warm-up")
+		}
+	}
 	var sum int64
 	start := time.Now()
 	for i := int64(0); i < n; i++ {
@@ -466,6 +473,236 @@ func selectNonblockReady() {
 	result("SelectNonblockReady", ns/2, "ns/select")
 }
 
+// --- channel workloads (crossbeam-channel's benchmarks; shapes of ../harness.hpp) ---
+
+// crossbeam-channel's benchmarks use 4 producers and 4 consumers (THREADS = 4).
+const tasks = 4
+
+// parseChannelWorkload reads "seq" or "<shape>_cap<capacity>", as harness.hpp does.
+func parseChannelWorkload(name string) (shape string, capacity int, ok bool) {
+	if name == "seq" {
+		return "seq", 0, true
+	}
+	cut := strings.LastIndex(name, "_cap")
+	if cut < 0 {
+		return "", 0, false
+	}
+	capacity, err := strconv.Atoi(name[cut+4:])
+	if err != nil || capacity < 0 {
+		return "", 0, false
+	}
+	switch shape = name[:cut]; shape {
+	case "spsc", "mpsc", "mpmc", "select_rx", "select_both":
+		return shape, capacity, true
+	}
+	return "", 0, false
+}
+
+func expectedSum(messages int64) int64 { return messages * (messages - 1) / 2 }
+
+func checkTransfer(messages, count, sum int64) {
+	if count != messages || sum != expectedSum(messages) {
+		fail(fmt.Sprintf("received %d messages summing to %d, expected %d summing to %d",
+			count, sum, messages, expectedSum(messages)))
+	}
+}
+
+// transfer runs one shape over fresh channels and returns ns per message. Producer p sends
+// p*share .. (p+1)*share-1, so the values are 0 .. messages-1 whatever the number of producers.
+func transfer(shape string, capacity int, messages int64) float64 {
+	if shape == "seq" {
+		capacity = int(messages)
+	}
+	// The select shapes use one channel per producer, the others one channel.
+	channels := make([]chan int64, 1)
+	if shape == "select_rx" || shape == "select_both" {
+		channels = make([]chan int64, tasks)
+	}
+	for i := range channels {
+		channels[i] = make(chan int64, capacity)
+	}
+	ch := channels[0]
+	producers, consumers := int64(tasks), int64(1)
+	switch shape {
+	case "spsc":
+		producers = 1
+	case "mpmc", "select_both":
+		consumers = tasks
+	}
+	share, receiveShare := messages/producers, messages/consumers
+	var sum, count int64
+	var wg sync.WaitGroup
+
+	start := time.Now()
+	if shape == "seq" {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := int64(0); i < messages; i++ {
+				ch <- i
+			}
+			var mine int64
+			for i := int64(0); i < messages; i++ {
+				mine += <-ch
+			}
+			atomic.AddInt64(&sum, mine)
+			atomic.AddInt64(&count, messages)
+		}()
+	} else {
+		for p := int64(0); p < producers; p++ {
+			wg.Add(1)
+			go func(p int64) {
+				defer wg.Done()
+				for i := p * share; i < (p+1)*share; i++ {
+					switch shape {
+					case "select_rx":
+						channels[p] <- i
+					case "select_both":
+						select {
+						case channels[0] <- i:
+						case channels[1] <- i:
+						case channels[2] <- i:
+						case channels[3] <- i:
+						}
+					default:
+						ch <- i
+					}
+				}
+			}(p)
+		}
+		for c := int64(0); c < consumers; c++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				var mine int64
+				for i := int64(0); i < receiveShare; i++ {
+					if shape == "select_rx" || shape == "select_both" {
+						select {
+						case v := <-channels[0]:
+							mine += v
+						case v := <-channels[1]:
+							mine += v
+						case v := <-channels[2]:
+							mine += v
+						case v := <-channels[3]:
+							mine += v
+						}
+					} else {
+						mine += <-ch
+					}
+				}
+				atomic.AddInt64(&sum, mine)
+				atomic.AddInt64(&count, receiveShare)
+			}()
+		}
+	}
+	wg.Wait()
+	ns := nsSince(start)
+
+	checkTransfer(messages, count, sum)
+	for _, c := range channels {
+		close(c)
+		if _, ok := <-c; ok {
+			fail("a value was left in a channel")
+		}
+	}
+	return ns / float64(messages)
+}
+
+// measure is go test -bench's b.N, simplified, as harness.hpp's measure(): doubling warm-up
+// runs from 1,000 messages until one lasts 20 ms or reaches the maximum, then one run of about
+// the target time.
+func measure(maxMessages int64, targetSeconds float64, run func(int64) float64) (float64, int64) {
+	round := func(n int64) int64 { return n - n%tasks }
+	floor := round(1000)
+	if floor > maxMessages {
+		floor = maxMessages
+	}
+	messages := floor
+	ns := run(messages)
+	for ns*float64(messages) < 20e6 && messages < maxMessages {
+		messages *= 2
+		if messages > maxMessages {
+			messages = maxMessages
+		}
+		ns = run(messages)
+	}
+	wanted := targetSeconds * 1e9 / ns
+	if wanted >= float64(maxMessages) {
+		messages = maxMessages
+	} else if messages = round(int64(wanted)); messages < floor {
+		messages = floor
+	}
+	return run(messages), messages
+}
+
+func channelWorkload(name, shape string, capacity int, args []string) {
+	maxMessages := int64(5000000)
+	targetSeconds := 0.25
+	if len(args) > 0 {
+		maxMessages, _ = strconv.ParseInt(args[0], 10, 64)
+	}
+	if len(args) > 1 {
+		ms, _ := strconv.ParseFloat(args[1], 64)
+		targetSeconds = ms / 1000
+	}
+	maxMessages -= maxMessages % tasks
+	if maxMessages < tasks {
+		fail("the message count must be at least 4")
+	}
+	fmt.Printf("INFO %s go GOMAXPROCS %d\n", name, runtime.GOMAXPROCS(0))
+	ns, messages := measure(maxMessages, targetSeconds, func(n int64) float64 {
+		return transfer(shape, capacity, n)
+	})
+	fmt.Printf("INFO %s go measured %d messages\n", name, messages)
+	result(name, ns, "ns/msg")
+}
+
+// --- idle: the CPU an idle runtime burns ---
+
+// idle starts the runtime's threads with a short ping-pong, then leaves one goroutine blocked
+// on a channel while main sleeps, and measures the process's CPU time over one second.
+func idle() {
+	never := make(chan int64)
+	parked := make(chan struct{})
+	go func() {
+		<-never
+		close(parked)
+	}()
+	ping, pong := make(chan int64), make(chan int64)
+	go func() {
+		for v := range ping {
+			pong <- v
+		}
+	}()
+	for i := int64(0); i < 10000; i++ {
+		ping <- i
+		if <-pong != i {
+			fail("idle warm-up ping-pong")
+		}
+	}
+	close(ping)
+	// Spinning threads get 100 ms to give up before the measured second.
+	time.Sleep(100 * time.Millisecond)
+	cpu := cpuSeconds()
+	start := time.Now()
+	time.Sleep(time.Second)
+	wall := time.Since(start).Seconds()
+	used := cpuSeconds() - cpu
+	close(never)
+	<-parked
+	fmt.Printf("INFO idle go GOMAXPROCS %d, %.2f ms CPU in %.3f s\n", runtime.GOMAXPROCS(0),
+		used*1000, wall)
+	result("idle", 100*used/wall, "%core")
+}
+
+// cpuSeconds is the CPU time (user + system, every thread) this process has used so far.
+func cpuSeconds() float64 {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e9
+}
+
 // --- fanin ---
 func fanin() {
 	const perProducer = 500000
@@ -530,8 +767,14 @@ func main() {
 		selectNonblockReady()
 	case "fanin":
 		fanin()
+	case "idle":
+		idle()
 	default:
-		fmt.Fprintln(os.Stderr, "unknown workload", os.Args[1])
-		os.Exit(2)
+		shape, capacity, ok := parseChannelWorkload(os.Args[1])
+		if !ok {
+			fmt.Fprintln(os.Stderr, "unknown workload", os.Args[1])
+			os.Exit(2)
+		}
+		channelWorkload(os.Args[1], shape, capacity, os.Args[2:])
 	}
 }
