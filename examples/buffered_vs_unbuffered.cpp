@@ -26,18 +26,20 @@ namespace {
 
 constexpr int value_count = 30;
 
-// The consumer's work on each value: about half a millisecond of real CPU work (counting the primes
-// below 20,000 by trial division), ages next to a send or a thread wake-up, so the consumer is
-// always the slow side and the producer runs into whatever limit the channel sets. Checking the
+// The consumer's work on each value: about two milliseconds of real CPU work (counting the primes
+// below 60,000 by trial division), ages next to a send or a thread wake-up, so the consumer is
+// always the slow side and the producer runs into whatever limit the channel sets. (Half a
+// millisecond was not always enough under ThreadSanitizer with other tests beside it: a
+// wake-up that slow lets the consumer catch up, and the producer is then never ahead.) Checking the
 // count keeps the optimizer from dropping the loop.
 void consume(int /*value*/) {
   int primes = 0;
-  for (int n = 2; n < 20'000; ++n) {
+  for (int n = 2; n < 60'000; ++n) {
     bool prime = true;
     for (int d = 2; d * d <= n && prime; ++d) prime = n % d != 0;
     primes += prime ? 1 : 0;
   }
-  if (primes != 2'262) std::abort();  // there are 2,262 primes below 20,000
+  if (primes != 6'057) std::abort();  // there are 6,057 primes below 60,000
 }
 
 // Runs one producer and one consumer over a channel of `capacity`; returns the largest lead the

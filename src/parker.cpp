@@ -13,15 +13,30 @@ namespace {
 // shares this core run, which is what keeps an oversubscribed machine from slowing down. This
 // policy measured best of those tried in every scenario of bench/channel_bench.cpp (see
 // bench/README.md); the price is at most ~20 µs of CPU for a wait that ends in a sleep.
-constexpr int spin_iterations = 1000;
-constexpr int yield_every = 50;
+//
+// On a process allowed a single CPU (taskset, a one-CPU container) pausing cannot help: the
+// partner runs only when this thread gives the core away. There the poll yields at every
+// step, 20 times, before it sleeps (Go spins only with more than one CPU, for the same reason).
+struct spin_policy {
+  int iterations;
+  int yield_every;
+};
+
+spin_policy policy_for_this_process() noexcept {
+  cpu_set_t allowed;
+  if (::sched_getaffinity(0, sizeof allowed, &allowed) == 0 && CPU_COUNT(&allowed) == 1) {
+    return {20, 1};
+  }
+  return {1000, 50};
+}
 
 class os_thread_parker final : public parker {
  public:
   void park(std::atomic<std::uint32_t>& word, std::uint32_t observed,
             steady_time deadline) override {
-    for (int i = 1; i <= spin_iterations; ++i) {
-      if (i % yield_every == 0) {
+    static const spin_policy policy = policy_for_this_process();
+    for (int i = 1; i <= policy.iterations; ++i) {
+      if (i % policy.yield_every == 0) {
         sched_yield();
       } else {
         cpu_relax();
@@ -48,6 +63,14 @@ thread_local parker* current = nullptr;
 }  // namespace
 
 parker& thread_parker() noexcept { return the_thread_parker; }
+
+bool polling_pays() noexcept {
+  static const bool several_cpus = [] {
+    cpu_set_t allowed;
+    return ::sched_getaffinity(0, sizeof allowed, &allowed) != 0 || CPU_COUNT(&allowed) > 1;
+  }();
+  return several_cpus && &current_parker() == &the_thread_parker;
+}
 
 thread_census& thread_census::instance() noexcept {
   static thread_census census;

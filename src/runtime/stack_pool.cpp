@@ -18,7 +18,6 @@ namespace csp::runtime {
 namespace {
 
 constexpr std::size_t canary_size = 256;
-constexpr std::uint64_t canary_word = 0x6373702d73746b21ULL;  // "csp-stk!"
 constexpr std::size_t slab_stacks = 64;
 // Released stacks stay warm (their touched pages resident) up to this many per size; the
 // excess is trimmed — its memory given back, its address range kept — by trim(), which idle
@@ -55,12 +54,6 @@ guard_policy policy_from_environment() {
   if (std::strcmp(text, "always") == 0) return guard_policy::always;
   if (std::strcmp(text, "never") == 0) return guard_policy::never;
   return guard_policy::budgeted;
-}
-
-void write_canary(std::byte* bottom) {
-  for (std::size_t i = 0; i < canary_size; i += sizeof canary_word) {
-    std::memcpy(bottom + i, &canary_word, sizeof canary_word);
-  }
 }
 
 }  // namespace
@@ -111,7 +104,6 @@ stack stack_pool::allocate(std::size_t size, stack_cache* cache) {
     }
     if (cache->count != 0) {
       stack s = cache->entries[--cache->count];
-      write_canary(s.bottom);
       return s;
     }
   }
@@ -124,14 +116,12 @@ stack stack_pool::allocate(std::size_t size, stack_cache* cache) {
     stack s = cached.back();
     cached.pop_back();
     lock.unlock();
-    write_canary(s.bottom);
     return s;
   }
   if (auto& clean = state_->guarded_clean[size]; !clean.empty()) {
     stack s = clean.back();
     clean.pop_back();
     lock.unlock();
-    write_canary(s.bottom);
     return s;
   }
   const bool guard =
@@ -149,7 +139,6 @@ stack stack_pool::allocate(std::size_t size, stack_cache* cache) {
     ++state_->guarded_mapped;
     const stack s{static_cast<std::byte*>(base) + page, size, true, state_->next_id++};
     lock.unlock();
-    write_canary(s.bottom);
     return s;
   }
   auto& slab = state_->slab_free[size];
@@ -165,7 +154,6 @@ stack stack_pool::allocate(std::size_t size, stack_cache* cache) {
   stack s = slab.back();
   slab.pop_back();
   lock.unlock();
-  write_canary(s.bottom);
   return s;
 }
 
@@ -222,12 +210,14 @@ void stack_pool::trim() noexcept {
 }
 
 bool stack_pool::canary_intact(const stack& s) noexcept {
-  for (std::size_t i = 0; i < canary_size; i += sizeof canary_word) {
+  if (s.guarded) return true;  // the guard page catches an overflow at once
+  std::uint64_t any = 0;
+  for (std::size_t i = 0; i < canary_size; i += sizeof any) {
     std::uint64_t word;
     std::memcpy(&word, s.bottom + i, sizeof word);
-    if (word != canary_word) return false;
+    any |= word;
   }
-  return true;
+  return any == 0;
 }
 
 }  // namespace csp::runtime

@@ -14,11 +14,15 @@
 //     (65,530 on a stock kernel), so guarded stacks are handed out while their mappings,
 //     pooled ones included, use at most a quarter of that limit (about 8,000 stacks);
 //   - beyond that, stacks come from slabs of 64 stacks in one mapping, without guard pages.
-//     Each has a 256-byte canary at its lowest address, checked every time its goroutine
-//     switches out and when it exits: an overflow that reaches it stops the process with a
-//     report instead of running on with another goroutine's memory silently corrupted. This is
-//     the documented equivalent of a guard page that lets 100,000 and more goroutines park on
-//     a stock kernel; a frame larger than the canary that skips it is not caught.
+//     The lowest 256 bytes of each are a canary, checked every time its goroutine switches
+//     out and when it exits: an overflow that reaches it stops the process with a report
+//     instead of running on with another goroutine's memory silently corrupted. This is the
+//     documented equivalent of a guard page that lets 100,000 and more goroutines park on a
+//     stock kernel; a frame larger than the canary that skips it is not caught. The canary's
+//     value is zero, which the fresh (or trimmed) mapping already holds, so it is never
+//     written: a goroutine's memory is then the pages it uses at the top of its stack, not one
+//     more at the bottom. An overflow is any non-zero byte there (a call's return address is
+//     never zero); one that writes only zeros is not caught.
 // CSP_STACK_GUARD=always forces guarded stacks (and fails when the kernel limit is reached);
 // CSP_STACK_GUARD=never uses slabs only.
 #pragma once
@@ -53,7 +57,7 @@ class stack_pool {
  public:
   static stack_pool& instance();
 
-  // Returns a stack of at least `size` usable bytes (0: the default) with its canary written.
+  // Returns a stack of at least `size` usable bytes (0: the default).
   // Throws std::bad_alloc when the address space or the kernel's mapping budget is exhausted.
   // `cache`, if not null, is the calling machine's processor's: tried first, refilled and
   // drained in batches.
@@ -65,7 +69,7 @@ class stack_pool {
   // Gives the memory of up to a batch of the coldest excess stacks back to the kernel.
   void trim() noexcept;
 
-  // Whether the canary at the bottom of `s` is intact.
+  // Whether the canary at the bottom of `s` is intact (always, for a guarded stack).
   static bool canary_intact(const stack& s) noexcept;
 
  private:

@@ -57,6 +57,11 @@ void set_current_parker(parker* p) noexcept;
 // Returns the OS-thread parker: a bounded spin, then a futex wait on the word.
 parker& thread_parker() noexcept;
 
+// Whether the caller should poll a little before it blocks: a plain thread, in a process that
+// may run on more than one CPU (a goroutine's worker has other goroutines to run instead, and
+// with one CPU the partner cannot make progress while we poll).
+bool polling_pays() noexcept;
+
 // What the deadlock detector knows of plain threads: which sleep in a csp operation now, and
 // how often any woke. Threads running anywhere are seen through /proc (scheduler.cpp).
 class thread_census {
