@@ -14,7 +14,11 @@ for variant in on off; do
   upper=$(tr a-z A-Z <<<"$variant")
   cmake --preset release -B "build/records-$variant" -DCSP_GOROUTINE_RECORDS="$upper" \
     -DCSP_BUILD_TESTS=OFF -DCSP_BUILD_EXAMPLES=OFF -DCSP_BUILD_BENCHMARKS=ON >/dev/null
-  cmake --build "build/records-$variant" --target csp_spawn_bench >/dev/null
+  if ! cmake --build "build/records-$variant" --target csp_spawn_bench >"build/records-$variant.log" 2>&1; then
+    tail -20 "build/records-$variant.log"
+    echo "spawn_records.sh: the build with CSP_GOROUTINE_RECORDS=$upper failed" >&2
+    exit 1
+  fi
 done
 
 results=$(mktemp)

@@ -79,6 +79,13 @@ int default_max_procs() {
 
 // Lays out a new goroutine's stack so that the first switch to it "returns" into
 // csp_fiber_trampoline, which calls goroutine_main(g). See src/platform/fiber_switch_*.S.
+// The top bytes of every stack hold its occupant word for the registry (registry.hpp), in the
+// cache line of the goroutine record just below it.
+constexpr std::size_t occupant_word_space = alignof(std::max_align_t);
+[[maybe_unused]] goroutine** occupant_word(const stack& s) noexcept {
+  return reinterpret_cast<goroutine**>(s.top() - sizeof(goroutine*));
+}
+
 void* prepare_stack(std::byte* top, goroutine& g) {
   auto* slots = reinterpret_cast<void**>(top);
 #if defined(__x86_64__)
@@ -145,14 +152,14 @@ void scheduler::spawn(go_options&& options, task* (*place)(void* where, void* ar
   const stack s = stack_pool::instance().allocate(options.stack_size, cache);
 #if !defined(CSP_NO_GOROUTINE_RECORDS)
   try {
-    registry_.reserve(s.id);
+    registry_.reserve(s.id, occupant_word(s));
   } catch (...) {
     stack_pool::instance().release(s);
     throw;
   }
 #endif
   // The goroutine record and its closure live at the top of its own stack: one allocation.
-  std::byte* top = s.top();
+  std::byte* top = s.top() - occupant_word_space;
   top -= (sizeof(goroutine) + alignof(std::max_align_t) - 1) & ~(alignof(std::max_align_t) - 1);
   auto* g = new (top) goroutine(s);
   std::byte* closure_at = top - ((closure_size + 63) & ~std::size_t{63});
@@ -174,7 +181,7 @@ void scheduler::spawn(go_options&& options, task* (*place)(void* where, void* ar
 #if !defined(CSP_NO_GOROUTINE_RECORDS)  // off only in the build that measures what this costs
   g->name = std::move(options.name);
   g->site = options.site;
-  registry_.enter(s.id, g);
+  registry<goroutine>::enter(occupant_word(s), g);
 #endif
   live_.fetch_add(1, std::memory_order_relaxed);
   ready(*g);
@@ -593,7 +600,7 @@ bool scheduler::finish_request(machine& m, goroutine& g) {
 
 void scheduler::destroy(goroutine& g) {
 #if !defined(CSP_NO_GOROUTINE_RECORDS)
-  registry_.leave(g.stack_memory.id);
+  registry_.leave(occupant_word(g.stack_memory));
 #endif
   destroy_tsan_fiber(g.fiber.tsan_fiber);
   const stack s = g.stack_memory;

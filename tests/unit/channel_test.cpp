@@ -1249,6 +1249,21 @@ TYPED_TEST(ChannelExceptions, BufferedReceiveThatThrowsLeavesTheValueInPlace) {
   EXPECT_EQ(id_of(c.try_receive()), 2);
 }
 
+// The last handle going away destroys what is still buffered, in place: no move, so nothing
+// that can throw from a destructor (a throw there would end the process).
+TYPED_TEST(ChannelExceptions, DestroyingAChannelWithValuesLeftMovesNothing) {
+  using T = TypeParam;
+  {
+    csp::channel<T> c(4);
+    c.send(T(1));
+    c.send(T(2));
+    c.send(T(3));
+    EXPECT_EQ(id_of(c.try_receive()), 1);  // the ring's head is not at its first slot
+    faults::arm(2, 100);                   // any move or copy of value 2 would throw from here on
+  }
+  // TearDown checks that values 2 and 3 were destroyed, once each.
+}
+
 TYPED_TEST(ChannelExceptions, HandOffToABlockedReceiverThatThrows) {
   // The sender gets the exception and keeps its value; the receiver keeps waiting and gets the
   // value when the sender tries again. Unbuffered (SND-2) and buffered (SND-7) hand-off.

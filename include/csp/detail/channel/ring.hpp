@@ -69,8 +69,13 @@ class ring {
   // Destroys the values still in the ring; nobody may use it any more.
   ~ring() {
     if (slots_ == nullptr) return;
-    std::optional<T> value;
-    while (pop<true>(value) == result::done) value.reset();
+    // Destroyed in place, not popped: popping moves, and a move (or the copy that stands in
+    // for a throwing move) may throw, which a destructor must not.
+    const std::uint64_t tail = tail_.load(std::memory_order_relaxed) & ~slow_bit;
+    for (std::uint64_t position = head_.load(std::memory_order_relaxed) & ~slow_bit;
+         position != tail; position = next(position)) {
+      std::launder(reinterpret_cast<T*>(slots_[index(position)].storage))->~T();
+    }
     if constexpr (alignof(slot) <= alignof(std::max_align_t)) {
       std::free(slots_);
     } else {
