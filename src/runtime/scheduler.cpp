@@ -43,6 +43,8 @@ thread_local machine* this_machine = nullptr;
 constexpr auto spin_duration = std::chrono::microseconds(20);
 // How long everything must stay asleep before the deadlock detector reports.
 constexpr auto deadlock_grace = std::chrono::milliseconds(100);
+// How long a machine stays idle before it trims surplus stacks (see go_idle).
+constexpr auto trim_delay = std::chrono::milliseconds(20);
 // How long a stealer waits before it takes another processor's runnext.
 constexpr auto runnext_grace = std::chrono::microseconds(5);
 
@@ -365,12 +367,6 @@ bool scheduler::work_visible() {
 }
 
 void scheduler::go_idle(machine& m) {
-  // Nothing to run: a moment to give the memory of surplus stacks back (a batch at a time, so
-  // that work arriving meanwhile waits little; the caller looks for work again first).
-  if (stack_pool& pool = stack_pool::instance(); pool.trim_pending()) {
-    pool.trim();
-    return;
-  }
   m.wake_word.store(0, std::memory_order_relaxed);
   {
     detail::lock_guard guard(idle_lock_);
@@ -390,22 +386,38 @@ void scheduler::go_idle(machine& m) {
   }
   // Under csp::run an idle machine looks every grace period for a whole-program deadlock, and
   // reports one seen twice in a row with no progress at all in between: a thread or a timer in
-  // the middle of waking someone shows up as progress. Otherwise it sleeps until woken.
+  // the middle of waking someone shows up as progress. Otherwise it sleeps until woken (no
+  // csp::run: nothing to detect, and no CPU spent; a run that starts later wakes a machine for
+  // its main goroutine, and that one does the watching).
+  // A machine idle for trim_delay while the stack pool holds more than it keeps warm gives the
+  // surplus memory back, a batch at a time, looking for a wake-up between batches. Not at once:
+  // trimming interrupts every core (TLB shootdowns), and a runtime that pauses between bursts
+  // of goroutines would pay for it in the next burst, refaulting the pages it gave back.
   bool seen_deadlocked = false;
   std::uint64_t seen_progress = 0;
+  auto next_check = std::chrono::steady_clock::now();
+  stack_pool& pool = stack_pool::instance();
+  bool idle_long_enough = false;
   while (m.wake_word.load(std::memory_order_acquire) == 0) {
-    if (run_depth_.load(std::memory_order_seq_cst) == 0) {
-      // No csp::run: nothing to detect, so sleep without a timeout and cost no CPU. A run that
-      // starts later wakes a machine for its main goroutine, and that one does the watching.
-      detail::futex_wait(m.wake_word, 0);
+    const auto now = std::chrono::steady_clock::now();
+    const bool watching = run_depth_.load(std::memory_order_seq_cst) != 0;
+    if (watching && now >= next_check) {
+      const bool dead = deadlocked();
+      const std::uint64_t now_progress = progress();
+      if (dead && seen_deadlocked && now_progress == seen_progress) report_deadlock();
+      seen_deadlocked = dead;
+      seen_progress = now_progress;
+      next_check = now + deadlock_grace;
+    }
+    const bool trimming = pool.trim_pending();
+    if (trimming && idle_long_enough) {
+      pool.trim();
       continue;
     }
-    const bool dead = deadlocked();
-    const std::uint64_t now_progress = progress();
-    if (dead && seen_deadlocked && now_progress == seen_progress) report_deadlock();
-    seen_deadlocked = dead;
-    seen_progress = now_progress;
-    detail::futex_wait(m.wake_word, 0, std::chrono::steady_clock::now() + deadlock_grace);
+    detail::steady_time deadline = trimming ? now + trim_delay : detail::no_deadline;
+    if (watching) deadline = std::min(deadline, next_check);
+    detail::futex_wait(m.wake_word, 0, deadline);
+    idle_long_enough = trimming && std::chrono::steady_clock::now() >= now + trim_delay;
   }
   m.spinning = true;  // counted in spinning_ by the waker
 }

@@ -20,8 +20,8 @@ namespace {
 constexpr std::size_t canary_size = 256;
 constexpr std::size_t slab_stacks = 64;
 // Released stacks stay warm (their touched pages resident) up to this many per size; the
-// excess is trimmed — its memory given back, its address range kept — by trim(), which idle
-// machines call (Go's scavenger returns stack memory in the background likewise). Trimming on
+// excess is trimmed — its memory given back, its address range kept — by trim(), which
+// machines idle for 20 ms call (Go's scavenger returns stack memory in the background too). Trimming on
 // release instead cost a madvise, and with it a TLB shootdown of every core, per goroutine exit
 // in bursts of spawns: 12 us per go() with two spawners on 2 cores.
 constexpr std::size_t warm_stacks_per_size = 4096;
