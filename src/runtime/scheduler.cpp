@@ -214,13 +214,31 @@ void scheduler::ready(goroutine& g) {
 // Queues.
 
 void scheduler::global_push(goroutine& g) {
+  goroutine* const one = &g;
+  global_push_batch(&one, 1);
+}
+
+void scheduler::global_push_batch(goroutine* const* batch, std::size_t count) {
   {
     detail::lock_guard guard(global_lock_);
-    g.next = nullptr;
-    (global_tail_ != nullptr ? global_tail_->next : global_head_) = &g;
-    global_tail_ = &g;
+    if (global_count_ + count > global_ring_.size()) {
+      // Grow to a power of two, unwrapping the ring. Rare: the ring keeps its size.
+      std::size_t size = std::max<std::size_t>(global_ring_.size() * 2, 256);
+      while (size < global_count_ + count) size *= 2;
+      std::vector<goroutine*> grown(size);
+      for (std::size_t i = 0; i < global_count_; ++i) {
+        grown[i] = global_ring_[(global_head_ + i) & (global_ring_.size() - 1)];
+      }
+      global_ring_.swap(grown);
+      global_head_ = 0;
+    }
+    const std::size_t mask = global_ring_.size() - 1;
+    for (std::size_t i = 0; i < count; ++i) {
+      global_ring_[(global_head_ + global_count_ + i) & mask] = batch[i];
+    }
+    global_count_ += count;
   }
-  global_size_.fetch_add(1, std::memory_order_seq_cst);
+  global_size_.fetch_add(count, std::memory_order_seq_cst);
 }
 
 // Takes one goroutine from the global queue, and moves a batch more into `into`'s queue.
@@ -231,22 +249,19 @@ goroutine* scheduler::global_pop(processor* into) {
   goroutine* first = nullptr;
   {
     detail::lock_guard guard(global_lock_);
-    const std::size_t available = global_size_.load(std::memory_order_relaxed);
-    if (available == 0) return nullptr;
+    if (global_count_ == 0) return nullptr;
     const int procs = std::max(1, active_procs_.load(std::memory_order_relaxed));
-    std::size_t want = into == nullptr ? 1 : std::min(available / procs + 1, std::size(batch));
-    while (want-- > 0 && global_head_ != nullptr) {
-      goroutine* g = global_head_;
-      global_head_ = g->next;
-      if (global_head_ == nullptr) global_tail_ = nullptr;
-      g->next = nullptr;
-      if (first == nullptr) {
-        first = g;
-      } else {
-        batch[taken++] = g;
-      }
-    }
-    global_size_.fetch_sub(taken + (first != nullptr ? 1 : 0), std::memory_order_seq_cst);
+    // Go's globrunqget: a fair share for this processor, at most what there is and what fits.
+    const std::size_t want =
+        into == nullptr
+            ? 1
+            : std::min({global_count_ / procs + 1, global_count_, std::size(batch) + 1});
+    const std::size_t mask = global_ring_.size() - 1;
+    first = global_ring_[global_head_];
+    for (std::size_t i = 1; i < want; ++i) batch[taken++] = global_ring_[(global_head_ + i) & mask];
+    global_head_ = (global_head_ + want) & mask;
+    global_count_ -= want;
+    global_size_.fetch_sub(want, std::memory_order_seq_cst);
   }
   for (std::size_t i = 0; i < taken; ++i) local_push(*into, *batch[i]);
   return first;
@@ -271,7 +286,7 @@ void scheduler::local_push(processor& p, goroutine& g) {
     }
     p.size_hint.store(p.count, std::memory_order_seq_cst);
   }
-  for (std::size_t i = 0; i < spilled; ++i) global_push(*overflow[i]);
+  if (spilled != 0) global_push_batch(overflow, spilled);
 }
 
 goroutine* scheduler::local_pop(processor& p) {
