@@ -214,6 +214,9 @@ def run_one(build, inv, timeout):
         m = NA_RE.match(line)
         if m:
             na[m.group(1) + inv.metric_suffix] = m.group(3)
+    if status == "ok" and not results and not na:
+        # Exited 0 without reporting anything: a failure too, never a silent empty cell.
+        status = record["status"] = "NO RESULT"
     record["results"] = results if status == "ok" else {}  # a failed run's numbers do not count
     record["not_available"] = na
     record["info"] = [l for l in stdout.splitlines() if l.startswith("INFO")]

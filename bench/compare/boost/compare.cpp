@@ -516,14 +516,15 @@ int run_workload(int argc, char** argv);
 // Every workload runs once unmeasured first (warm caches, pools, the runtime's threads), then
 // once measured — except the channel workloads, which warm up inside (harness.hpp), idle, the
 // worker pool, whose sequential pass warms up (and Boost.Fiber cannot install its scheduler
-// twice on one thread), and the one-shot workloads whose figures include peak RSS, which a warm-up
+// twice on one thread), the sieve, which must end the process to leave its fibers blocked,
+// and the one-shot workloads whose figures include peak RSS, which a warm-up
 // would already have raised: they measure a fresh process (see README.md).
 int main(int argc, char** argv) {
   if (argc >= 2) {
     const std::string w = argv[1];
     const bool no_outer_warm_up =
-        w == "workerpool" || w == "spawn" || w == "skynet" || w == "parked" || w == "calibrate" ||
-        w.starts_with("idle") ||
+        w == "workerpool" || w == "sieve" || w == "spawn" || w == "skynet" || w == "parked" ||
+        w == "calibrate" || w.starts_with("idle") ||
         harness::parse_channel_workload(w.ends_with("/threads") ? w.substr(0, w.size() - 8) : w)
             .has_value();
     if (!no_outer_warm_up) {
