@@ -406,6 +406,14 @@ class receiver : public detail::channel_handle<T>,
   receiver(std::nullptr_t = nullptr) noexcept {}
   receiver(const channel<T>& channel) noexcept : detail::channel_handle<T>(channel.core_) {}
 
+  // Go compares two channel values only if one is assignable to the other's type, and neither
+  // <-chan T nor chan<- T is assignable to the other: comparing a receiver with a sender does
+  // not compile (each may be compared with the channel<T> both came from).
+  // (A template, so that nullptr, which converts to sender<T>, never picks it.)
+  template <class Other>
+  requires std::same_as<Other, sender<T>>
+  friend bool operator==(const receiver&, const Other&) = delete;
+
  private:
   friend class detail::receive_operations<T, receiver<T>>;
 };

@@ -25,7 +25,12 @@
 #include "assign_receiver_to_sender.cpp"
 #undef main
 
+#define main compare_sender_with_receiver_main
+#include "compare_sender_with_receiver.cpp"
+#undef main
+
 int main() {
   return receive_on_sender_main() + send_on_receiver_main() + close_on_receiver_main() +
-         range_over_sender_main() + assign_receiver_to_sender_main();
+         range_over_sender_main() + assign_receiver_to_sender_main() +
+         compare_sender_with_receiver_main();
 }

@@ -38,6 +38,7 @@
 #include "csp/channel.hpp"
 #include "csp/select.hpp"
 #include "csp/time.hpp"
+#include "support/thread_probe.hpp"
 
 #if defined(__SANITIZE_THREAD__)
 #define CSP_GO_SELECT_TEST_SLOWDOWN 5
@@ -86,28 +87,9 @@ std::string panic_text(F&& operation) {
 // after every operation of the party is queued. Used where the Go program relies on scheduling
 // order for the interleaving it means to test; where /proc cannot be read the order is left to
 // chance, as in Go.
-pid_t current_tid() { return static_cast<pid_t>(::syscall(SYS_gettid)); }
-
-bool parked_in_csp(pid_t tid) {
-  std::ifstream file("/proc/self/task/" + std::to_string(tid) + "/syscall");
-  long number = -1;
-  std::string address, op, value;
-  if (!(file >> number >> address >> op >> value)) return false;
-  constexpr unsigned long wait_op = FUTEX_WAIT_BITSET | FUTEX_PRIVATE_FLAG;
-  const unsigned long waiting_and_sleeping =
-      static_cast<unsigned long>(csp::detail::waiter::phase::waiting) | csp::detail::sleeping_bit;
-  return number == SYS_futex && std::stoul(op, nullptr, 16) == wait_op &&
-         std::stoul(value, nullptr, 16) == waiting_and_sleeping;
-}
-
-bool parking_observable() {
-  static const bool observable = [] {
-    std::ifstream file("/proc/self/task/" + std::to_string(current_tid()) + "/syscall");
-    std::string first;
-    return static_cast<bool>(file >> first);
-  }();
-  return observable;
-}
+using csp_test::current_tid;
+using csp_test::parked_in_csp;
+using csp_test::parking_observable;
 
 // Waits until the thread that published its id in `tid` sleeps in csp. True at once when
 // parking cannot be observed; false after `patience`.

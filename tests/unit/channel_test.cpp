@@ -41,6 +41,7 @@
 #include <vector>
 
 #include "csp/channel.hpp"
+#include "support/thread_probe.hpp"
 
 namespace {
 
@@ -55,29 +56,9 @@ constexpr auto short_wait = 20ms;
 // ---------------------------------------------------------------------------------------------
 // Observing blocked parties (see the file comment).
 
-pid_t current_tid() { return static_cast<pid_t>(::syscall(SYS_gettid)); }
-
-// Whether thread `tid` of this process sleeps in csp's thread parker.
-bool parked_in_csp(pid_t tid) {
-  std::ifstream file("/proc/self/task/" + std::to_string(tid) + "/syscall");
-  long number = -1;
-  std::string address, op, value;
-  if (!(file >> number >> address >> op >> value)) return false;  // "running", or gone
-  constexpr unsigned long wait_op = FUTEX_WAIT_BITSET | FUTEX_PRIVATE_FLAG;
-  const unsigned long waiting_and_sleeping =
-      static_cast<unsigned long>(csp::detail::waiter::phase::waiting) | csp::detail::sleeping_bit;
-  return number == SYS_futex && std::stoul(op, nullptr, 16) == wait_op &&
-         std::stoul(value, nullptr, 16) == waiting_and_sleeping;
-}
-
-bool parking_observable() {
-  static const bool observable = [] {
-    std::ifstream file("/proc/self/task/" + std::to_string(current_tid()) + "/syscall");
-    std::string first;
-    return static_cast<bool>(file >> first);
-  }();
-  return observable;
-}
+using csp_test::current_tid;
+using csp_test::parked_in_csp;
+using csp_test::parking_observable;
 
 #define REQUIRE_PARKING_OBSERVABLE()                                                      \
   do {                                                                                    \

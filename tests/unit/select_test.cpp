@@ -39,6 +39,7 @@
 #include "csp/channel.hpp"
 #include "csp/select.hpp"
 #include "csp/time.hpp"
+#include "support/thread_probe.hpp"
 
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 #define CSP_SELECT_TEST_SANITIZED 1
@@ -215,28 +216,9 @@ steady::duration time_of(F&& operation) {
 // value "phase waiting, sleeping bit set", which csp's thread parker sets only after a select
 // queued every one of its cases.
 
-pid_t current_tid() { return static_cast<pid_t>(::syscall(SYS_gettid)); }
-
-bool parked_in_csp(pid_t tid) {
-  std::ifstream file("/proc/self/task/" + std::to_string(tid) + "/syscall");
-  long number = -1;
-  std::string address, op, value;
-  if (!(file >> number >> address >> op >> value)) return false;
-  constexpr unsigned long wait_op = FUTEX_WAIT_BITSET | FUTEX_PRIVATE_FLAG;
-  const unsigned long waiting_and_sleeping =
-      static_cast<unsigned long>(csp::detail::waiter::phase::waiting) | csp::detail::sleeping_bit;
-  return number == SYS_futex && std::stoul(op, nullptr, 16) == wait_op &&
-         std::stoul(value, nullptr, 16) == waiting_and_sleeping;
-}
-
-bool parking_observable() {
-  static const bool observable = [] {
-    std::ifstream file("/proc/self/task/" + std::to_string(current_tid()) + "/syscall");
-    std::string first;
-    return static_cast<bool>(file >> first);
-  }();
-  return observable;
-}
+using csp_test::current_tid;
+using csp_test::parked_in_csp;
+using csp_test::parking_observable;
 
 // Waits until the thread that published its id in `tid` sleeps in csp. True at once when
 // parking cannot be observed (the test then runs in whatever order chance gives); false after
