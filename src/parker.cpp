@@ -4,6 +4,8 @@
 #include <sched.h>
 #include <unistd.h>
 
+#include <thread>
+
 namespace csp::detail {
 namespace {
 
@@ -23,11 +25,7 @@ struct spin_policy {
 };
 
 spin_policy policy_for_this_process() noexcept {
-  cpu_set_t allowed;
-  if (::sched_getaffinity(0, sizeof allowed, &allowed) == 0 && CPU_COUNT(&allowed) == 1) {
-    return {20, 1};
-  }
-  return {1000, 50};
+  return allowed_cpu_count() == 1 ? spin_policy{20, 1} : spin_policy{1000, 50};
 }
 
 class os_thread_parker final : public parker {
@@ -64,11 +62,18 @@ thread_local parker* current = nullptr;
 
 parker& thread_parker() noexcept { return the_thread_parker; }
 
+int allowed_cpu_count() noexcept {
+  cpu_set_t allowed;
+  if (::sched_getaffinity(0, sizeof allowed, &allowed) == 0) {
+    const int count = CPU_COUNT(&allowed);
+    if (count > 0) return count;
+  }
+  const unsigned cores = std::thread::hardware_concurrency();
+  return cores == 0 ? 1 : static_cast<int>(cores);
+}
+
 bool polling_pays() noexcept {
-  static const bool several_cpus = [] {
-    cpu_set_t allowed;
-    return ::sched_getaffinity(0, sizeof allowed, &allowed) != 0 || CPU_COUNT(&allowed) > 1;
-  }();
+  static const bool several_cpus = allowed_cpu_count() > 1;
   return several_cpus && &current_parker() == &the_thread_parker;
 }
 

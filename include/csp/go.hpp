@@ -6,11 +6,11 @@
 //   csp::run([] { ... });                                  // main as a goroutine
 //
 // A goroutine is a stackful fiber run by an M:N scheduler: max_procs() worker threads
-// (CSP_MAXPROCS, default: the CPUs the process may run on) share all goroutines, with work stealing. Inside
-// a goroutine, every blocking csp operation — channel send and receive, select, sleep_for,
-// wait_group::wait, mutex::lock, blocking() — parks only the goroutine and lets its thread run
-// others. Synchronous code, range-for over channels and callbacks that block all work as they
-// are: nothing is coloured async.
+// (CSP_MAXPROCS, default: the CPUs the process may run on) share all goroutines, with work
+// stealing. Inside a goroutine, every blocking csp operation — channel send and receive, select,
+// sleep_for, wait_group::wait, mutex::lock, blocking() — parks only the goroutine and lets its
+// thread run others. Synchronous code, range-for over channels and callbacks that block all work as
+// they are: nothing is coloured async.
 //
 // Guarantees:
 //   - go() copies (decay-copies) the function and its arguments in the caller, before the

@@ -3,7 +3,6 @@
 
 #include <dirent.h>
 #include <pthread.h>
-#include <sched.h>
 
 #include <algorithm>
 #include <chrono>
@@ -55,13 +54,7 @@ int default_max_procs() {
   }
   // The CPUs this process may run on, as Go's GOMAXPROCS default: under `taskset -c 0` a
   // second worker would only time-slice with the first.
-  cpu_set_t allowed;
-  if (::sched_getaffinity(0, sizeof allowed, &allowed) == 0) {
-    const int count = CPU_COUNT(&allowed);
-    if (count > 0) return count;
-  }
-  const unsigned cores = std::thread::hardware_concurrency();
-  return cores == 0 ? 1 : static_cast<int>(cores);
+  return detail::allowed_cpu_count();
 }
 
 // The first code a new goroutine runs, on its own stack.

@@ -21,9 +21,9 @@ constexpr std::size_t canary_size = 256;
 constexpr std::size_t slab_stacks = 64;
 // Released stacks stay warm (their touched pages resident) up to this many per size; the
 // excess is trimmed — its memory given back, its address range kept — by trim(), which
-// machines idle for 20 ms call (Go's scavenger returns stack memory in the background too). Trimming on
-// release instead cost a madvise, and with it a TLB shootdown of every core, per goroutine exit
-// in bursts of spawns: 12 us per go() with two spawners on 2 cores.
+// machines idle for 20 ms call (Go's scavenger returns stack memory in the background too).
+// Trimming on release instead cost a madvise, and with it a TLB shootdown of every core, per
+// goroutine exit in bursts of spawns: 12 us per go() with two spawners on 2 cores.
 constexpr std::size_t warm_stacks_per_size = 4096;
 constexpr std::size_t trim_batch = 256;
 

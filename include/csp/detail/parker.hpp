@@ -57,6 +57,10 @@ void set_current_parker(parker* p) noexcept;
 // Returns the OS-thread parker: a bounded spin, then a futex wait on the word.
 parker& thread_parker() noexcept;
 
+// How many CPUs this process may run on (its affinity mask, as Go's GOMAXPROCS default reads
+// it), at least 1. Read anew at each call.
+int allowed_cpu_count() noexcept;
+
 // Whether the caller should poll a little before it blocks: a plain thread, in a process that
 // may run on more than one CPU (a goroutine's worker has other goroutines to run instead, and
 // with one CPU the partner cannot make progress while we poll).

@@ -77,26 +77,6 @@ class wake_list {
   int count_ = 0;
 };
 
-// Holds the channel lock for a scope and finishes the collected waiters after releasing it,
-// on every exit path, exceptions included.
-class CSP_SCOPED_CAPABILITY locked_section {
- public:
-  explicit locked_section(adaptive_mutex& mutex) CSP_ACQUIRE(mutex) : mutex_(mutex) {
-    mutex_.lock();
-  }
-  ~locked_section() CSP_RELEASE() {
-    mutex_.unlock();
-    wakes.run();
-  }
-  locked_section(const locked_section&) = delete;
-  locked_section& operator=(const locked_section&) = delete;
-
-  wake_list wakes;
-
- private:
-  adaptive_mutex& mutex_;
-};
-
 template <class T>
 class channel_core {
  public:

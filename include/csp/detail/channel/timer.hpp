@@ -66,7 +66,7 @@ class timer_channel final : public channel_core<timer_value>, public timer_node 
 
   steady_time fire(steady_time now) override {
     {
-      locked_section section(lock_);
+      channel_section section(*this);
       timer_value value = now;
       send_locked(value, section.wakes);
     }
