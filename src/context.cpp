@@ -20,6 +20,7 @@
 #include <system_error>
 
 #include "csp/detail/timer_service.hpp"
+#include "csp/detail/wake_batch.hpp"
 
 namespace csp {
 namespace {
@@ -150,9 +151,12 @@ void cancel_node::end_subtree_locked(cancellation& work) CSP_NO_THREAD_SAFETY_AN
 
 void cancel_node::finish(cancellation& work) {
   // Unlink each operation before finishing it: its owner may return, and free it, at once.
-  while (operation* op = work.woken.front()) {
-    work.woken.remove(*op);
-    op->owner->finish(waiter::outcome::closed);
+  {
+    wake_batch batch;
+    while (operation* op = work.woken.front()) {
+      work.woken.remove(*op);
+      op->owner->finish(waiter::outcome::closed);
+    }
   }
   while (after_func_entry* entry = work.callbacks) {
     work.callbacks = static_cast<after_func_entry*>(entry->next);

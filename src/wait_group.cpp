@@ -3,6 +3,7 @@
 
 #include "csp/context.hpp"
 #include "csp/detail/channel/core.hpp"
+#include "csp/detail/wake_batch.hpp"
 
 namespace csp {
 
@@ -16,6 +17,7 @@ void wait_group::add(std::int64_t delta) {
     while (detail::operation* op = waiters_.claim_first(nullptr)) released.push_back(*op);
   }
   // Wake outside the lock; unlink first, as the owner may return the moment it is finished.
+  detail::wake_batch batch;
   while (detail::operation* op = released.front()) {
     released.remove(*op);
     op->owner->finish(detail::waiter::outcome::success);

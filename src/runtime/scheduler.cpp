@@ -15,6 +15,7 @@
 #include <typeinfo>
 
 #include "csp/detail/timer_service.hpp"
+#include "csp/detail/wake_batch.hpp"
 #include "csp/diagnostics.hpp"
 #include "csp/select.hpp"
 
@@ -37,6 +38,17 @@ thread_local machine* this_machine = nullptr;
   asm volatile("" ::: "memory");
   return m;
 }
+
+// The goroutines this thread readied inside its open wake_batch scopes (wake_batch.hpp). Only
+// touched between a batch's start and end, which never switch goroutines, so the thread_local
+// cannot be cached across a switch.
+struct deferred_wakes {
+  static constexpr std::size_t capacity = 128;
+  goroutine* items[capacity];
+  std::size_t count = 0;
+  int depth = 0;
+};
+thread_local deferred_wakes deferred;
 
 // How long an idle machine keeps looking for work before it sleeps.
 constexpr auto spin_duration = std::chrono::microseconds(20);
@@ -184,6 +196,31 @@ void scheduler::spawn(go_options&& options, task* (*place)(void* where, void* ar
 
 void scheduler::ready(goroutine& g) {
   g.status.store(goroutine_status::runnable, std::memory_order_relaxed);
+  if (deferred.depth > 0 && g.locked_to == nullptr) {
+    if (deferred.count == deferred_wakes::capacity) flush_deferred();
+    deferred.items[deferred.count++] = &g;
+    return;
+  }
+  ready_now(g);
+}
+
+void scheduler::flush_deferred() {
+  const std::size_t count = deferred.count;
+  deferred.count = 0;
+  if (count == 1) {
+    ready_now(*deferred.items[0]);
+    return;
+  }
+  machine* m = machine_of_this_thread();
+  if (m != nullptr && m->owned != nullptr && m->current != nullptr) {
+    local_push_batch(*m->owned, deferred.items, count);
+  } else {
+    global_push_batch(deferred.items, count);
+  }
+  wake_idle_machine();
+}
+
+void scheduler::ready_now(goroutine& g) {
   if (g.locked_to != nullptr) {
     // A locked goroutine runs only on its own machine.
     machine& owner = *g.locked_to;
@@ -256,8 +293,23 @@ goroutine* scheduler::global_pop(processor* into) {
     global_count_ -= want;
     global_size_.fetch_sub(want, std::memory_order_seq_cst);
   }
-  for (std::size_t i = 0; i < taken; ++i) local_push(*into, *batch[i]);
+  if (taken != 0) local_push_batch(*into, batch, taken);
   return first;
+}
+
+// Queues what fits in `p`'s queue under one lock; the rest goes to the global queue.
+void scheduler::local_push_batch(processor& p, goroutine* const* batch, std::size_t count) {
+  std::size_t placed = 0;
+  {
+    detail::lock_guard guard(p.lock);
+    placed = std::min(count, processor::queue_capacity - p.count);
+    for (std::size_t i = 0; i < placed; ++i) {
+      p.queue[(p.head + p.count) % processor::queue_capacity] = batch[i];
+      ++p.count;
+    }
+    p.size_hint.store(p.count, std::memory_order_seq_cst);
+  }
+  if (placed < count) global_push_batch(batch + placed, count - placed);
 }
 
 void scheduler::local_push(processor& p, goroutine& g) {
@@ -316,7 +368,7 @@ goroutine* scheduler::steal(processor& thief) {
           victim.size_hint.store(victim.count, std::memory_order_seq_cst);
         }
         if (taken > 0) {
-          for (std::size_t i = 1; i < taken; ++i) local_push(thief, *loot[i]);
+          if (taken > 1) local_push_batch(thief, loot + 1, taken - 1);
           return loot[0];
         }
       }
@@ -779,6 +831,15 @@ void note_wait(const wait_reason& reason) noexcept {
   g->reason_element.store(reason.element, std::memory_order_relaxed);
   g->reason_capacity.store(reason.capacity, std::memory_order_relaxed);
   g->reason_cases.store(reason.cases, std::memory_order_relaxed);
+}
+
+wake_batch::wake_batch() noexcept { ++runtime::deferred.depth; }
+
+wake_batch::~wake_batch() {
+  // Nothing deferred means no goroutine was readied: the scheduler may not even exist.
+  if (--runtime::deferred.depth == 0 && runtime::deferred.count != 0) {
+    runtime::scheduler::instance().flush_deferred();
+  }
 }
 
 }  // namespace csp::detail

@@ -39,6 +39,7 @@
 #include "csp/detail/adaptive_mutex.hpp"
 #include "csp/detail/parker.hpp"
 #include "csp/detail/waiter.hpp"
+#include "csp/detail/wake_batch.hpp"
 #include "csp/go.hpp"
 #include "registry.hpp"
 #include "sanitizers.hpp"
@@ -188,6 +189,10 @@ class scheduler {
   void global_push(goroutine& g);
   void global_push_batch(goroutine* const* batch, std::size_t count);
   void local_push(processor& p, goroutine& g);
+  void local_push_batch(processor& p, goroutine* const* batch, std::size_t count);
+  void ready_now(goroutine& g);
+  void flush_deferred();
+  friend class detail::wake_batch;
   goroutine* local_pop(processor& p);
   void wake_idle_machine();
   void go_idle(machine& m);

@@ -1027,6 +1027,60 @@ TEST_P(GoroutineScale, HundredThousandGoroutinesParkOnOneChannel) {
       << csp::goroutine_count() << " goroutines left";
 }
 
+// A close, a cancel or a wait_group release readies its waiters as one batch
+// (detail/wake_batch.hpp). More waiters than one batch holds (128) and than a local run queue
+// holds (256), woken from a plain thread and from a goroutine: every one of them runs.
+TEST_P(GoroutineScale, BatchedWakeUpsReachEveryWaiter) {
+  const int n = csp_test::tsan ? 300 : 3'000;
+  for (const bool from_goroutine : {false, true}) {
+    SCOPED_TRACE(from_goroutine ? "woken from a goroutine" : "woken from a plain thread");
+    csp::channel<int> gate;
+    auto [ctx, cancel] = csp::with_cancel(csp::background());
+    csp::wait_group hold;
+    hold.add(1);
+    csp::wait_group started, finished;
+    std::atomic<int> closed{0}, canceled{0}, released{0};
+    started.add(3 * n);
+    finished.add(3 * n);
+    for (int i = 0; i < n; ++i) {
+      csp::go([&, gate] {
+        started.done();
+        if (!gate.receive()) closed.fetch_add(1, std::memory_order_relaxed);
+        finished.done();
+      });
+      csp::go([&, ctx = ctx] {
+        started.done();
+        csp::channel<int> never;
+        if (never.receive(ctx).status == csp::channel_status::canceled) {
+          canceled.fetch_add(1, std::memory_order_relaxed);
+        }
+        finished.done();
+      });
+      csp::go([&] {
+        started.done();
+        hold.wait();
+        released.fetch_add(1, std::memory_order_relaxed);
+        finished.done();
+      });
+    }
+    wait_bounded(started);
+    auto wake_all = [&, cancel = cancel] {
+      gate.close();
+      cancel();
+      hold.done();
+    };
+    if (from_goroutine) {
+      csp::go(wake_all);
+    } else {
+      wake_all();
+    }
+    wait_bounded(finished);
+    EXPECT_EQ(closed.load(), n);
+    EXPECT_EQ(canceled.load(), n);
+    EXPECT_EQ(released.load(), n);
+  }
+}
+
 TEST_P(GoroutineScale, ChurnOfShortLivedGoroutines) {
   // Many goroutines that start and end at once: stacks come back to the pool and are reused.
   const int rounds = csp_test::tsan ? 2 : scaled(20, 4);

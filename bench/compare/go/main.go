@@ -9,6 +9,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"os"
 	"runtime"
@@ -709,6 +710,51 @@ func cpuSeconds() float64 {
 	return float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e9
 }
 
+// --- cancel: one context's cancellation reaching 10,000 blocked goroutines ---
+// Shape of cancel_wakes in ../csp/compare.cpp: the time from cancel until the last goroutine has
+// left its select on ctx.Done(), per goroutine, median of 15 rounds.
+func cancelWakes() {
+	const n = 10000
+	const rounds = 15
+	perGoroutine := make([]float64, 0, rounds)
+	for round := 0; round < rounds; round++ {
+		ctx, cancel := context.WithCancel(context.Background())
+		never := make(chan int)
+		release := make(chan int)
+		allAwake := make(chan int, 1)
+		var started, awake int64
+		var wg sync.WaitGroup
+		for i := 0; i < n; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				atomic.AddInt64(&started, 1)
+				select {
+				case <-never:
+					fail("cancel: a value from a channel nobody sends on")
+				case <-ctx.Done():
+				}
+				if atomic.AddInt64(&awake, 1) == n {
+					allAwake <- 1
+				}
+				<-release
+			}()
+		}
+		for atomic.LoadInt64(&started) < n {
+			time.Sleep(time.Millisecond)
+		}
+		time.Sleep(5 * time.Millisecond)
+		start := time.Now()
+		cancel()
+		<-allAwake
+		perGoroutine = append(perGoroutine, nsSince(start)/n)
+		close(release)
+		wg.Wait()
+	}
+	sort.Float64s(perGoroutine)
+	result("cancel", perGoroutine[rounds/2], "ns/goroutine")
+}
+
 // --- fanin ---
 func fanin() {
 	const perProducer = 500000
@@ -748,7 +794,7 @@ func main() {
 	}
 	switch os.Args[1] {
 	case "pingpong", "sieve", "SelectUncontended", "SelectSyncContended",
-		"SelectAsyncContended", "SelectNonblock", "SelectNonblockReady", "fanin":
+		"SelectAsyncContended", "SelectNonblock", "SelectNonblockReady", "fanin", "cancel":
 		warmingUp = true
 		runWorkload()
 		warmingUp = false
@@ -788,6 +834,8 @@ func runWorkload() {
 		selectNonblockReady()
 	case "fanin":
 		fanin()
+	case "cancel":
+		cancelWakes()
 	case "idle":
 		idle()
 	default:

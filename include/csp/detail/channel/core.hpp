@@ -40,6 +40,7 @@
 #include "csp/detail/adaptive_mutex.hpp"
 #include "csp/detail/thread_annotations.hpp"
 #include "csp/detail/waiter.hpp"
+#include "csp/detail/wake_batch.hpp"
 #include "csp/panic_error.hpp"
 
 namespace csp::detail {
@@ -142,6 +143,7 @@ class channel_core {
     }
     // Finish outside the lock. Unlink each operation first: its owner may return, and reuse or
     // free the node, the moment it sees the new state.
+    wake_batch batch;
     while (operation* op = woken.front()) {
       woken.remove(*op);
       op->owner->finish(waiter::outcome::closed);
