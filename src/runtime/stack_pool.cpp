@@ -14,6 +14,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "csp/detail/adaptive_mutex.hpp"
+
 namespace csp::runtime {
 namespace {
 
@@ -59,7 +61,8 @@ guard_policy policy_from_environment() {
 }  // namespace
 
 struct stack_pool::state {
-  std::mutex mutex;
+  // Held for a few vector operations at most: no system call runs under it.
+  detail::adaptive_mutex mutex;
   std::unordered_map<std::size_t, std::vector<stack>> free;  // by usable size
   std::unordered_map<std::size_t, std::vector<stack>> slab_free;
   // Trimmed guarded stacks: mapped and guarded, memory given back.
@@ -91,70 +94,112 @@ stack stack_pool::allocate(std::size_t size, stack_cache* cache) {
   size = round_to_pages(size == 0 ? default_stack_size : size);
   if (cache != nullptr && size == default_stack_size) {
     if (cache->count == 0) {
-      // Refill half the cache in one visit to the shared pool.
-      std::lock_guard lock(state_->mutex);
-      auto& cached = state_->free[size];
-      const std::size_t take = std::min(cached.size(), stack_cache::capacity / 2);
-      state_->warm_excess -= excess_of(cached.size()) - excess_of(cached.size() - take);
-      excess_.store(state_->warm_excess, std::memory_order_relaxed);
-      for (std::size_t i = 0; i < take; ++i) {
-        cache->entries[cache->count++] = cached.back();
-        cached.pop_back();
+      // Refill half the cache in one visit to the shared pool, or, when the pool has none,
+      // with fresh stacks made in one go.
+      constexpr std::size_t want = stack_cache::capacity / 2;
+      {
+        detail::lock_guard lock(state_->mutex);
+        auto& cached = state_->free[size];
+        const std::size_t take = std::min(cached.size(), want);
+        state_->warm_excess -= excess_of(cached.size()) - excess_of(cached.size() - take);
+        excess_.store(state_->warm_excess, std::memory_order_relaxed);
+        for (std::size_t i = 0; i < take; ++i) {
+          cache->entries[cache->count++] = cached.back();
+          cached.pop_back();
+        }
       }
+      if (cache->count == 0) cache->count = make_fresh(size, cache->entries, want);
     }
-    if (cache->count != 0) {
-      stack s = cache->entries[--cache->count];
+    return cache->entries[--cache->count];
+  }
+  {
+    detail::lock_guard lock(state_->mutex);
+    if (auto& cached = state_->free[size]; !cached.empty()) {
+      if (cached.size() > warm_stacks_per_size) {
+        --state_->warm_excess;
+        excess_.store(state_->warm_excess, std::memory_order_relaxed);
+      }
+      stack s = cached.back();
+      cached.pop_back();
       return s;
     }
   }
-  std::unique_lock lock(state_->mutex);
-  if (auto& cached = state_->free[size]; !cached.empty()) {
-    if (cached.size() > warm_stacks_per_size) {
-      --state_->warm_excess;
-      excess_.store(state_->warm_excess, std::memory_order_relaxed);
+  stack s;
+  make_fresh(size, &s, 1);
+  return s;
+}
+
+// Stacks that no goroutine has used since they were mapped or trimmed: up to `want`, at least
+// one, into `out`. The system calls run outside the pool's lock: under it, a mapping's few
+// microseconds would stall every machine that returns stacks meanwhile.
+std::size_t stack_pool::make_fresh(std::size_t size, stack* out, std::size_t want) {
+  std::size_t guarded = 0;
+  std::uint32_t first_id = 0;
+  {
+    detail::lock_guard lock(state_->mutex);
+    std::size_t got = 0;
+    for (auto& clean = state_->guarded_clean[size]; got < want && !clean.empty(); ++got) {
+      out[got] = clean.back();
+      clean.pop_back();
     }
-    stack s = cached.back();
-    cached.pop_back();
-    lock.unlock();
-    return s;
+    if (got != 0) return got;
+    if (state_->policy == guard_policy::always) {
+      guarded = want;
+    } else if (state_->policy == guard_policy::budgeted &&
+               state_->guarded_mapped < state_->guarded_budget) {
+      guarded = std::min(want, state_->guarded_budget - state_->guarded_mapped);
+    }
+    if (guarded != 0) {
+      // Counted now, so that concurrent callers stay within the budget.
+      state_->guarded_mapped += guarded;
+      first_id = state_->next_id;
+      state_->next_id += static_cast<std::uint32_t>(guarded);
+    } else {
+      for (auto& slab = state_->slab_free[size]; got < want && !slab.empty(); ++got) {
+        out[got] = slab.back();
+        slab.pop_back();
+      }
+      if (got != 0) return got;
+    }
   }
-  if (auto& clean = state_->guarded_clean[size]; !clean.empty()) {
-    stack s = clean.back();
-    clean.pop_back();
-    lock.unlock();
-    return s;
-  }
-  const bool guard =
-      state_->policy == guard_policy::always ||
-      (state_->policy == guard_policy::budgeted && state_->guarded_mapped < state_->guarded_budget);
-  if (guard) {
+  if (guarded != 0) {
+    // One mapping for the batch, then a PROT_NONE page below each stack: the kernel splits it
+    // into two mappings per stack, as separate mappings would be, for one mmap call.
     const std::size_t page = page_size();
-    void* base = ::mmap(nullptr, size + page, PROT_READ | PROT_WRITE,
+    const std::size_t stride = size + page;
+    void* base = ::mmap(nullptr, stride * guarded, PROT_READ | PROT_WRITE,
                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
-    if (base == MAP_FAILED) throw std::bad_alloc();
-    if (::mprotect(base, page, PROT_NONE) != 0) {
-      ::munmap(base, size + page);
+    bool mapped = base != MAP_FAILED;
+    for (std::size_t i = 0; mapped && i < guarded; ++i) {
+      mapped = ::mprotect(static_cast<std::byte*>(base) + i * stride, page, PROT_NONE) == 0;
+    }
+    if (!mapped) {
+      if (base != MAP_FAILED) ::munmap(base, stride * guarded);
+      detail::lock_guard lock(state_->mutex);
+      state_->guarded_mapped -= guarded;
       throw std::bad_alloc();
     }
-    ++state_->guarded_mapped;
-    const stack s{static_cast<std::byte*>(base) + page, size, true, state_->next_id++};
-    lock.unlock();
-    return s;
-  }
-  auto& slab = state_->slab_free[size];
-  if (slab.empty()) {
-    void* base = ::mmap(nullptr, size * slab_stacks, PROT_READ | PROT_WRITE,
-                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
-    if (base == MAP_FAILED) throw std::bad_alloc();
-    for (std::size_t i = slab_stacks; i-- > 0;) {
-      slab.push_back(
-          stack{static_cast<std::byte*>(base) + i * size, size, false, state_->next_id++});
+    for (std::size_t i = 0; i < guarded; ++i) {
+      out[i] = stack{static_cast<std::byte*>(base) + i * stride + page, size, true,
+                     first_id + static_cast<std::uint32_t>(i)};
     }
+    return guarded;
   }
-  stack s = slab.back();
-  slab.pop_back();
-  lock.unlock();
-  return s;
+  // A new slab: one mapping of slab_stacks stacks.
+  void* base = ::mmap(nullptr, size * slab_stacks, PROT_READ | PROT_WRITE,
+                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+  if (base == MAP_FAILED) throw std::bad_alloc();
+  detail::lock_guard lock(state_->mutex);
+  auto& slab = state_->slab_free[size];
+  for (std::size_t i = slab_stacks; i-- > 0;) {
+    slab.push_back(stack{static_cast<std::byte*>(base) + i * size, size, false, state_->next_id++});
+  }
+  std::size_t got = 0;
+  for (; got < want; ++got) {
+    out[got] = slab.back();
+    slab.pop_back();
+  }
+  return got;
 }
 
 void stack_pool::release(stack s, stack_cache* cache) noexcept {
@@ -162,7 +207,7 @@ void stack_pool::release(stack s, stack_cache* cache) noexcept {
     if (cache->count == stack_cache::capacity) {
       // Hand the older half back to the shared pool in one visit.
       constexpr std::size_t give = stack_cache::capacity / 2;
-      std::lock_guard lock(state_->mutex);
+      detail::lock_guard lock(state_->mutex);
       auto& cached = state_->free[s.size];
       const std::size_t before = cached.size();
       cached.insert(cached.end(), cache->entries, cache->entries + give);
@@ -174,7 +219,7 @@ void stack_pool::release(stack s, stack_cache* cache) noexcept {
     cache->entries[cache->count++] = s;
     return;
   }
-  std::lock_guard lock(state_->mutex);
+  detail::lock_guard lock(state_->mutex);
   auto& cached = state_->free[s.size];
   cached.push_back(s);  // may allocate; std::bad_alloc here ends the process, as in Go
   if (cached.size() > warm_stacks_per_size) {
@@ -187,7 +232,7 @@ void stack_pool::trim() noexcept {
   stack batch[trim_batch];
   std::size_t count = 0;
   {
-    std::lock_guard lock(state_->mutex);
+    detail::lock_guard lock(state_->mutex);
     for (auto& [size, cached] : state_->free) {
       if (cached.size() <= warm_stacks_per_size) continue;
       // The coldest first: stacks are reused from the back, so the front was idle longest.
@@ -202,7 +247,7 @@ void stack_pool::trim() noexcept {
   }
   // Outside the lock: each call may interrupt every core to flush its TLB.
   for (std::size_t i = 0; i < count; ++i) ::madvise(batch[i].bottom, batch[i].size, MADV_DONTNEED);
-  std::lock_guard lock(state_->mutex);
+  detail::lock_guard lock(state_->mutex);
   for (std::size_t i = 0; i < count; ++i) {
     const stack& s = batch[i];
     (s.guarded ? state_->guarded_clean : state_->slab_free)[s.size].push_back(s);

@@ -74,6 +74,7 @@ class stack_pool {
 
  private:
   stack_pool();
+  std::size_t make_fresh(std::size_t size, stack* out, std::size_t want);
   struct state;
   state* state_;
   std::atomic<std::size_t> excess_{0};  // a copy of state::warm_excess, for trim_pending()
