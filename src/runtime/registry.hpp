@@ -150,9 +150,11 @@ class registry {
     ::syscall(__NR_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0);
   }
 
-  const bool asymmetric_;
-  std::atomic<chunk*> chunks_[max_chunks] = {};
+  // What every exit reads, on a cache line of its own: beside the scheduler's counters, which
+  // every spawn and exit writes, it would bounce between the spawning and the exiting core.
+  alignas(64) const bool asymmetric_;
   std::atomic<int> readers_{0};
+  alignas(64) std::atomic<chunk*> chunks_[max_chunks] = {};
   detail::adaptive_mutex read_lock_;
 };
 

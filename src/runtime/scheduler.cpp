@@ -156,19 +156,26 @@ void scheduler::spawn(go_options&& options, task* (*place)(void* where, void* ar
   // parks), so its processor's stack cache is its own meanwhile.
   machine* const m = machine_of_this_thread();
   stack_cache* const cache = m != nullptr && m->owned != nullptr ? &m->owned->stacks : nullptr;
-  const stack s = stack_pool::instance().allocate(options.stack_size, cache);
+  stack s = stack_pool::instance().allocate(options.stack_size, cache);
 #if !defined(CSP_NO_GOROUTINE_RECORDS)
-  try {
-    registry_.reserve(s.id, occupant_word(s));
-  } catch (...) {
-    stack_pool::instance().release(s);
-    throw;
+  if (!s.registered) [[unlikely]] {
+    try {
+      registry_.reserve(s.id, occupant_word(s));
+    } catch (...) {
+      stack_pool::instance().release(s);
+      throw;
+    }
+    s.registered = true;
   }
 #endif
   // The goroutine record and its closure live at the top of its own stack: one allocation.
   std::byte* top = s.top() - occupant_word_space;
   top -= (sizeof(goroutine) + alignof(std::max_align_t) - 1) & ~(alignof(std::max_align_t) - 1);
-  auto* g = new (top) goroutine(s);
+#if !defined(CSP_NO_GOROUTINE_RECORDS)
+  auto* g = new (top) goroutine(s, std::move(options.name));
+#else
+  auto* g = new (top) goroutine(s, {});
+#endif
   std::byte* closure_at = top - ((closure_size + 63) & ~std::size_t{63});
   try {
     g->closure = place(closure_at, arg);
@@ -186,7 +193,6 @@ void scheduler::spawn(go_options&& options, task* (*place)(void* where, void* ar
   register_stack_root(s.bottom, s.size);
   g->id = next_id_.fetch_add(1, std::memory_order_relaxed);
 #if !defined(CSP_NO_GOROUTINE_RECORDS)  // off only in the build that measures what this costs
-  g->name = std::move(options.name);
   g->site = options.site;
   registry<goroutine>::enter(occupant_word(s), g);
 #endif

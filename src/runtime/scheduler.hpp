@@ -71,7 +71,8 @@ using task = detail::goroutine_task;
 enum class goroutine_status : std::uint8_t { runnable, running, waiting };
 
 struct goroutine {
-  explicit goroutine(stack s) noexcept : stack_memory(s), parker(*this) {}
+  goroutine(stack s, std::string&& given_name) noexcept
+      : stack_memory(s), parker(*this), name(std::move(given_name)) {}
 
   void* sp = nullptr;  // saved stack pointer while not running
   sanitizer_fiber fiber;

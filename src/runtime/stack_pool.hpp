@@ -38,6 +38,9 @@ struct stack {
   std::size_t size = 0;         // usable bytes
   bool guarded = false;
   std::uint32_t id = 0;  // dense, for the stack's life: its slot in the goroutine registry
+  // Whether the registry has this stack's slot already. The pool keeps the flag with the
+  // stack, so only a stack's first goroutine pays for registering it.
+  bool registered = false;
   std::byte* top() const noexcept { return bottom + size; }
 };
 
