@@ -237,7 +237,10 @@ void scheduler::ready_now(goroutine& g) {
   machine* m = machine_of_this_thread();
   if (m != nullptr && m->owned != nullptr && m->current != nullptr) {
     processor& p = *m->owned;
-    p.runnext_generation.fetch_add(1, std::memory_order_relaxed);
+    // Only the owning machine writes the generation (stealers read it): a plain increment,
+    // not a locked one, on the path of every channel hand-off.
+    p.runnext_generation.store(p.runnext_generation.load(std::memory_order_relaxed) + 1,
+                               std::memory_order_relaxed);
     goroutine* displaced = p.runnext.exchange(&g, std::memory_order_acq_rel);
     if (displaced != nullptr) local_push(p, *displaced);
   } else {
