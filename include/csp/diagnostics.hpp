@@ -24,6 +24,7 @@
 #include <cstdint>
 #include <ostream>
 #include <string>
+#include <vector>
 
 namespace csp {
 
@@ -38,11 +39,14 @@ std::string goroutine_dump();
 // goroutines that are just finishing), as a dump, or "" when there is none.
 class goroutine_leak_check {
  public:
-  goroutine_leak_check() noexcept;
+  goroutine_leak_check();
   std::string report(std::chrono::milliseconds grace = std::chrono::seconds(1)) const;
 
  private:
-  std::uint64_t first_id_;  // goroutines with an id at least this were started after us
+  // The ids of the goroutines alive at construction, sorted: not ours to report. (Ids are
+  // never reused, but workers take them in batches, so "started since" cannot be read off a
+  // single id.)
+  std::vector<std::uint64_t> before_;
 };
 
 }  // namespace csp

@@ -1,6 +1,7 @@
 // diagnostics.cpp: csp/diagnostics.hpp over the scheduler's goroutine registry.
 #include "csp/diagnostics.hpp"
 
+#include <algorithm>
 #include <cstdlib>
 #include <sstream>
 #include <thread>
@@ -108,8 +109,11 @@ std::string goroutine_dump() {
   return out.str();
 }
 
-goroutine_leak_check::goroutine_leak_check() noexcept
-    : first_id_(runtime::scheduler::instance().next_goroutine_id()) {}
+goroutine_leak_check::goroutine_leak_check() {
+  runtime::scheduler::instance().for_each_goroutine(
+      [this](const runtime::goroutine& g) { before_.push_back(g.id); });
+  std::sort(before_.begin(), before_.end());
+}
 
 std::string goroutine_leak_check::report(std::chrono::milliseconds grace) const {
   auto& scheduler = runtime::scheduler::instance();
@@ -119,7 +123,7 @@ std::string goroutine_leak_check::report(std::chrono::milliseconds grace) const 
     std::ostringstream leaks;
     std::size_t count = 0;
     scheduler.for_each_goroutine([&](const runtime::goroutine& g) {
-      if (g.id < first_id_ || g.id == 0) return;
+      if (g.id == 0 || std::binary_search(before_.begin(), before_.end(), g.id)) return;
       ++count;
       runtime::write_goroutine(leaks, g);
     });

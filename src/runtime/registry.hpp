@@ -83,7 +83,7 @@ class registry {
     if (reader) detail::lock_guard wait_for_the_walk(read_lock_);
   }
 
-  // Calls visit(record) for every live record, in the order `before` gives (oldest first).
+  // Calls visit(record) for every live record, in the order `before` gives.
   // Records cannot exit meanwhile: keep `visit` short.
   template <class Before, class Visit>
   void for_each(Before&& before, Visit&& visit) {

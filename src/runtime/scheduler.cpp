@@ -191,13 +191,40 @@ void scheduler::spawn(go_options&& options, task* (*place)(void* where, void* ar
   g->fiber.stack_size = s.size;
   g->fiber.tsan_fiber = create_tsan_fiber();
   register_stack_root(s.bottom, s.size);
-  g->id = next_id_.fetch_add(1, std::memory_order_relaxed);
+  g->id = take_id(m);
 #if !defined(CSP_NO_GOROUTINE_RECORDS)  // off only in the build that measures what this costs
   g->site = options.site;
   registry<goroutine>::enter(occupant_word(s), g);
 #endif
-  live_.fetch_add(1, std::memory_order_relaxed);
   ready(*g);
+}
+
+std::uint64_t scheduler::take_id(machine* m) noexcept {
+  if (m == nullptr || m->owned == nullptr) {
+    foreign_spawned_.fetch_add(1, std::memory_order_release);
+    return next_id_.fetch_add(1, std::memory_order_relaxed);
+  }
+  processor& p = *m->owned;
+  if (p.next_id == p.id_limit) {
+    p.next_id = next_id_.fetch_add(id_batch, std::memory_order_relaxed);
+    p.id_limit = p.next_id + id_batch;
+  }
+  // Only this machine writes the count: an increment without a locked instruction.
+  p.spawned.store(p.spawned.load(std::memory_order_relaxed) + 1, std::memory_order_release);
+  return p.next_id++;
+}
+
+std::int64_t scheduler::live_goroutines() const noexcept {
+  // Exits first, then spawns: a goroutine counted as exited was counted as spawned before it
+  // ran (its spawn happens before its exit), so the difference never falls below the truth.
+  const int count = processor_count_.load(std::memory_order_acquire);
+  std::int64_t exited = foreign_exited_.load(std::memory_order_acquire);
+  for (int i = 0; i < count; ++i) exited += processors_[i]->exited.load(std::memory_order_acquire);
+  std::int64_t spawned = foreign_spawned_.load(std::memory_order_acquire);
+  for (int i = 0; i < count; ++i) {
+    spawned += processors_[i]->spawned.load(std::memory_order_acquire);
+  }
+  return spawned - exited;
 }
 
 void scheduler::ready(goroutine& g) {
@@ -693,7 +720,12 @@ void scheduler::destroy(goroutine& g) {
   machine* const m = machine_of_this_thread();
   stack_pool::instance().release(s,
                                  m != nullptr && m->owned != nullptr ? &m->owned->stacks : nullptr);
-  live_.fetch_sub(1, std::memory_order_relaxed);
+  if (m != nullptr && m->owned != nullptr) {
+    std::atomic<std::int64_t>& exited = m->owned->exited;
+    exited.store(exited.load(std::memory_order_relaxed) + 1, std::memory_order_release);
+  } else {
+    foreign_exited_.fetch_add(1, std::memory_order_release);
+  }
 }
 
 // ---------------------------------------------------------------------------------------------

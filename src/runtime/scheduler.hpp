@@ -119,6 +119,14 @@ struct processor {
   // Goroutine switches on this processor; the deadlock detector reads it to see progress.
   std::atomic<std::uint64_t> executions{0};
   stack_cache stacks;  // only the owning machine touches it
+
+  // Goroutine ids and counts, kept per processor so that spawning and exiting on different
+  // workers write no shared cache line (one shared counter cost a third of go() with two
+  // spawners). Only the owning machine writes them; readers of the counts load them.
+  std::uint64_t next_id = 0;   // the next id of the batch this processor holds
+  std::uint64_t id_limit = 0;  // one past that batch
+  std::atomic<std::int64_t> spawned{0};
+  std::atomic<std::int64_t> exited{0};
 };
 
 struct machine {
@@ -159,7 +167,9 @@ class scheduler {
   // goroutine is resumed, possibly on another machine.
   static void switch_to_scheduler(goroutine& g, request r);
 
-  std::int64_t live_goroutines() const noexcept { return live_.load(); }
+  // Goroutines spawned and not yet exited. Never less than the true count at some moment
+  // during the call (exits are read before spawns); exact when nothing spawns meanwhile.
+  std::int64_t live_goroutines() const noexcept;
   // csp::run() calls in progress: deadlock detection applies only under csp::run, as Go's
   // applies to a program whose main is a goroutine.
   void enter_run() noexcept { run_depth_.fetch_add(1, std::memory_order_seq_cst); }
@@ -167,10 +177,9 @@ class scheduler {
   // Blocking-pool calls in flight: they may wake goroutines, so they mask a deadlock.
   std::atomic<long> blocking_calls{0};
 
-  // The id the next goroutine will get.
-  std::uint64_t next_goroutine_id() const noexcept { return next_id_.load(); }
-
-  // Calls `visit(g)` for every live goroutine, oldest first; none exits meanwhile.
+  // Calls `visit(g)` for every live goroutine, by id; none exits meanwhile. Ids are unique and
+  // grow with time on each worker, which takes them in batches (as Go's goidcache): across
+  // workers, a higher id is not always a younger goroutine.
   template <class Visit>
   void for_each_goroutine(Visit&& visit) {
     registry_.for_each([](const goroutine* a, const goroutine* b) { return a->id < b->id; },
@@ -223,8 +232,14 @@ class scheduler {
   std::atomic<int> idle_count_{0};
   std::atomic<int> spinning_{0};
 
-  std::atomic<std::uint64_t> next_id_{1};
-  std::atomic<std::int64_t> live_{0};
+  // Ids are handed out in batches of id_batch to processors, one at a time to goroutines
+  // spawned off the workers; exits off the workers (a locked goroutine's machine has no
+  // processor) count here too.
+  static constexpr std::uint64_t id_batch = 64;
+  std::uint64_t take_id(machine* m) noexcept;
+  alignas(64) std::atomic<std::uint64_t> next_id_{1};
+  alignas(64) std::atomic<std::int64_t> foreign_spawned_{0};
+  std::atomic<std::int64_t> foreign_exited_{0};
 
   bool deadlocked();
   std::uint64_t progress() const;
