@@ -422,11 +422,19 @@ std::size_t select(Cases&&... cases) {
 
   if constexpr (count == 1 && defaults == 1) {
     // One case and a default (Go compiles this to a non-blocking send or receive): no poll
-    // order to draw, nothing to queue.
-    if (!list[0]->never_ready() && list[0]->try_now()) {
-      list[0]->run_callback();
-      return position[0];
-    }
+    // order to draw, nothing to queue. Called on the case's own (final) type, not through
+    // select_case, so that the compiler can inline the try.
+    bool taken = false;
+    [[maybe_unused]] auto try_once = [&taken]<class C>(C& c) {
+      if constexpr (!detail::is_default_case<std::remove_cvref_t<C>>) {
+        if (!c.never_ready() && c.try_now()) {
+          c.run_callback();
+          taken = true;
+        }
+      }
+    };
+    (try_once(cases), ...);
+    if (taken) return position[0];
     run_default(default_object);
     return default_position;
   }

@@ -121,7 +121,7 @@ class ring {
       if (stamp + one_lap_ == position + step) {
         // The slot still holds the value of the previous lap: full, unless its receiver has
         // already moved the head and is still taking the value out.
-        full_fence();
+        if constexpr (Locked) full_fence();
         const std::uint64_t head = head_.load(std::memory_order_seq_cst) & ~slow_bit;
         if (head + one_lap_ == position) return result::full_or_empty;
       }
@@ -163,7 +163,7 @@ class ring {
       if (stamp == position) {
         // Not written in this lap: empty, unless a sender has moved the tail and is still
         // putting its value in.
-        full_fence();
+        if constexpr (Locked) full_fence();
         const std::uint64_t tail = tail_.load(std::memory_order_seq_cst) & ~slow_bit;
         if (tail == position) return result::full_or_empty;
       }
@@ -234,6 +234,15 @@ class ring {
   // so that "full" and "empty" are not concluded from a stale position. ThreadSanitizer does
   // not model fences (and g++ rejects them under -fsanitize=thread); there the seq_cst load
   // that follows carries the ordering, which is what x86 gives anyway.
+  //
+  // Only the locked operations fence. Crossbeam needs the fence on its fast path because its
+  // blocked parties register and then re-check the ring (a store, then a load: Dekker). Here
+  // a fast operation's "full" or "empty" is either final only for a try (a non-blocking select
+  // case), where it needs to be true at one moment, not ordered after earlier stores — and it
+  // is: positions only grow, the stamp load is acquire and the position load seq_cst, so "the
+  // other end is one lap behind (or level)" read from the position is the state at that load —
+  // or it sends a blocking party to the channel lock, whose read-modify-writes re-check under
+  // the slow bit. The fence was a third of a non-blocking select on a full or empty channel.
   static void full_fence() noexcept {
 #if !defined(__SANITIZE_THREAD__)
     std::atomic_thread_fence(std::memory_order_seq_cst);
