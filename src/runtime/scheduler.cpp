@@ -72,7 +72,7 @@ int default_max_procs() {
 // The first code a new goroutine runs, on its own stack.
 [[noreturn]] void goroutine_main(void* argument) {
   auto& g = *static_cast<goroutine*>(argument);
-  after_switch(g.fiber, &machine_of_this_thread()->scheduler_fiber);
+  scheduler::resumed(g);
   try {
     g.closure->run();
   } catch (...) {
@@ -595,7 +595,9 @@ void scheduler::machine_loop(machine& m) {
       retire(m);
       continue;
     }
-    m.owned->executions.fetch_add(1, std::memory_order_relaxed);
+    // Only this machine counts its processor's executions (the deadlock detector reads them).
+    m.owned->executions.store(m.owned->executions.load(std::memory_order_relaxed) + 1,
+                              std::memory_order_relaxed);
     execute(m, *g);
     if (m.solo != nullptr) {
       solo_loop(m);
@@ -631,26 +633,69 @@ void scheduler::solo_loop(machine& m) {
   }
 }
 
-void scheduler::execute(machine& m, goroutine& g) {
+void scheduler::execute(machine& m, goroutine& first) {
+  goroutine* g = &first;
   do {
-    m.current = &g;
-    g.status.store(goroutine_status::running, std::memory_order_relaxed);
-    detail::set_current_parker(&g.parker);
-    before_switch(m.scheduler_fiber, g.fiber, false);
-    csp_fiber_switch(&m.scheduler_sp, g.sp);
+    m.current = g;
+    g->status.store(goroutine_status::running, std::memory_order_relaxed);
+    detail::set_current_parker(&g->parker);
+    before_switch(m.scheduler_fiber, g->fiber, false);
+    csp_fiber_switch(&m.scheduler_sp, g->sp);
     after_switch(m.scheduler_fiber, nullptr);
+    // The goroutine that switched back: `first`, or one that others handed the machine to.
+    g = m.current;
     detail::set_current_parker(nullptr);
     m.current = nullptr;
-  } while (finish_request(m, g));
+  } while (finish_request(m, *g));
 }
 
 void scheduler::switch_to_scheduler(goroutine& g, request r) {
   machine& m = *machine_of_this_thread();
   m.pending = r;
-  before_switch(g.fiber, m.scheduler_fiber, r.what == request::kind::exit);
-  csp_fiber_switch(&g.sp, m.scheduler_sp);
-  // Resumed, perhaps by another machine.
-  after_switch(g.fiber, &machine_of_this_thread()->scheduler_fiber);
+  const bool exiting = r.what == request::kind::exit;
+  if (goroutine* next = instance().direct_successor(m, r.what)) {
+    // Straight to the goroutine the scheduler would run next: one switch instead of two, and
+    // no pass through the scheduling loop. `next` finishes our request (resumed()).
+    m.previous = &g;
+    m.current = next;
+    next->status.store(goroutine_status::running, std::memory_order_relaxed);
+    detail::set_current_parker(&next->parker);
+    before_switch(g.fiber, next->fiber, exiting);
+    csp_fiber_switch(&g.sp, next->sp);
+  } else {
+    before_switch(g.fiber, m.scheduler_fiber, exiting);
+    csp_fiber_switch(&g.sp, m.scheduler_sp);
+  }
+  // Resumed, perhaps by another machine, by its scheduler or by a goroutine.
+  resumed(g);
+}
+
+void scheduler::resumed(goroutine& g) {
+  machine& m = *machine_of_this_thread();
+  goroutine* const previous = m.previous;
+  // From the machine's own stack, whose bounds only the sanitizer knows, or from a goroutine's.
+  after_switch(g.fiber, previous == nullptr ? &m.scheduler_fiber : nullptr);
+  if (previous == nullptr) return;
+  m.previous = nullptr;
+  scheduler& self = instance();
+  // The word changed while `previous` switched out: it runs again, after us.
+  if (self.finish_request(m, *previous)) self.ready_now(*previous);
+}
+
+// The goroutine a parking or exiting goroutine may hand its machine to directly: its
+// processor's runnext, which the scheduling loop would pick next anyway, except on the ticks
+// where the loop looks at the global queue first (so that it cannot starve).
+goroutine* scheduler::direct_successor(machine& m, request::kind what) {
+  if (what != request::kind::park && what != request::kind::exit) return nullptr;
+  processor* const p = m.owned;
+  if (p == nullptr || m.solo != nullptr) return nullptr;
+  if ((p->tick + 1) % 61 == 0 || !p->active.load(std::memory_order_relaxed)) return nullptr;
+  if (p->runnext.load(std::memory_order_relaxed) == nullptr) return nullptr;
+  goroutine* const next = p->runnext.exchange(nullptr, std::memory_order_acq_rel);
+  if (next == nullptr) return nullptr;  // a stealer took it meanwhile
+  ++p->tick;
+  p->executions.store(p->executions.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  return next;
 }
 
 // Carries out what `g` asked for when it switched out. Returns true when `g` must run again

@@ -135,6 +135,10 @@ struct machine {
   sanitizer_fiber scheduler_fiber;
   goroutine* current = nullptr;
   request pending;
+  // A goroutine that parked or exited by switching straight to `current` (its processor's
+  // runnext) instead of to the scheduler: `current` finishes its request (`pending`) first
+  // thing, on its own stack, as the scheduler would have on the machine's.
+  goroutine* previous = nullptr;
   bool spinning = false;
   std::atomic<std::uint32_t> wake_word{0};
   goroutine* solo = nullptr;  // the locked goroutine this machine is dedicated to
@@ -167,6 +171,10 @@ class scheduler {
   // goroutine is resumed, possibly on another machine.
   static void switch_to_scheduler(goroutine& g, request r);
 
+  // First thing a goroutine does whenever it (re)starts running: tells the sanitizers, and
+  // finishes the request of a goroutine that handed this machine over to it.
+  static void resumed(goroutine& g);
+
   // Goroutines spawned and not yet exited. Never less than the true count at some moment
   // during the call (exits are read before spawns); exact when nothing spawns meanwhile.
   std::int64_t live_goroutines() const noexcept;
@@ -193,6 +201,7 @@ class scheduler {
   void solo_loop(machine& m);
   void execute(machine& m, goroutine& g);
   bool finish_request(machine& m, goroutine& g);
+  goroutine* direct_successor(machine& m, request::kind what);
   goroutine* find_runnable(machine& m);
   goroutine* steal(processor& thief);
   goroutine* global_pop(processor* into);
