@@ -58,6 +58,10 @@ constexpr auto deadlock_grace = std::chrono::milliseconds(100);
 constexpr auto trim_delay = std::chrono::milliseconds(20);
 // How long a stealer waits before it takes another processor's runnext.
 constexpr auto runnext_grace = std::chrono::microseconds(5);
+// How long a thief watches a queue before it judges it, and how long a backlog it leaves to
+// the queue's owner (worth_stealing()).
+constexpr auto steal_window = std::chrono::microseconds(20);
+constexpr auto steal_grace = std::chrono::microseconds(20);
 
 int default_max_procs() {
   if (const char* text = std::getenv("CSP_MAXPROCS")) {
@@ -378,7 +382,36 @@ goroutine* scheduler::local_pop(processor& p) {
   p.head = (p.head + 1) % processor::queue_capacity;
   --p.count;
   p.size_hint.store(p.count, std::memory_order_seq_cst);
+  p.local_pops.store(p.local_pops.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   return g;
+}
+
+// Whether `victim`'s queue is worth stealing from: its owner would not get through it within
+// steal_grace at the rate it served it while `thief` watched (at least steal_window). A
+// producer/consumer group whose goroutines take turns on one worker keeps a short queue that
+// its owner serves within a microsecond: stealing from it only moves the group's goroutines
+// between cores, and every hand-off then crosses them (the mpsc and mpmc workloads ran 6-10x
+// slower for it). A worker stuck in a long goroutine serves nothing, and a long queue of short
+// goroutines takes longer than the grace to drain: both are stolen from after one window.
+bool scheduler::worth_stealing(processor& thief, const processor& victim, std::size_t queued,
+                               detail::steady_time now) {
+  if (thief.watches.size() <= static_cast<std::size_t>(victim.index)) {
+    try {
+      thief.watches.resize(static_cast<std::size_t>(victim.index) + 1);
+    } catch (const std::bad_alloc&) {
+      return true;  // no room to watch: steal as plain work stealing does
+    }
+  }
+  processor::queue_watch& watch = thief.watches[static_cast<std::size_t>(victim.index)];
+  const auto watched = now - watch.since;
+  if (watched < steal_window) return false;
+  const std::uint64_t pops = victim.local_pops.load(std::memory_order_relaxed);
+  const std::uint64_t served = pops - watch.pops;
+  watch = {pops, now};
+  // A watch left over from long ago says nothing about the queue now: start again.
+  if (watched > 4 * steal_window) return false;
+  return static_cast<double>(queued) * static_cast<double>(watched.count()) >
+         static_cast<double>(served) * static_cast<double>(steal_grace.count());
 }
 
 // Steals half of some other processor's queue into `thief`'s, returning one to run.
@@ -386,11 +419,16 @@ goroutine* scheduler::steal(processor& thief) {
   const int count = processor_count_.load(std::memory_order_acquire);
   if (count <= 1) return nullptr;
   const int start = static_cast<int>(detail::random_below(static_cast<std::uint32_t>(count)));
+  detail::steady_time now{};  // read once, and only if some queue holds work
   for (int round = 0; round < 2; ++round) {
     for (int k = 0; k < count; ++k) {
       processor& victim = *processors_[(start + k) % count];
       if (&victim == &thief) continue;
-      if (victim.size_hint.load(std::memory_order_seq_cst) > 0) {
+      const std::size_t queued = victim.size_hint.load(std::memory_order_seq_cst);
+      if (queued > 0 && round == 0 && now == detail::steady_time{}) {
+        now = std::chrono::steady_clock::now();
+      }
+      if (queued > 0 && round == 0 && worth_stealing(thief, victim, queued, now)) {
         goroutine* loot[processor::queue_capacity / 2];
         std::size_t taken = 0;
         {

@@ -102,24 +102,31 @@ struct request {
   std::uint32_t observed = 0;
 };
 
-struct processor {
+// Fields are grouped by who writes them, a cache line apart: idle machines searching for work
+// read a processor's queue state and runnext in a loop, and each write by the owner to a line
+// they read costs the owner a cache miss on its next write.
+struct alignas(64) processor {
   static constexpr std::size_t queue_capacity = 256;
 
-  int index = 0;
+  // The local queue: the owner pushes and pops, thieves steal, all under `lock`.
   detail::adaptive_mutex lock;
-  goroutine* queue[queue_capacity] = {};
   std::size_t head = 0;
   std::size_t count = 0;
   std::atomic<std::size_t> size_hint{0};
-  std::atomic<goroutine*> runnext{nullptr};
+  // Goroutines the owner took from its local queue, ever: how fast it serves the queue, for
+  // thieves deciding whether to steal from it.
+  std::atomic<std::uint64_t> local_pops{0};
+  goroutine* queue[queue_capacity] = {};
+
+  // Written by the owner at every hand-off, read by thieves.
+  alignas(64) std::atomic<goroutine*> runnext{nullptr};
   std::atomic<std::uint64_t> runnext_generation{0};
+
+  // The owner's alone (others read some of them rarely).
+  alignas(64) int index = 0;
   std::uint32_t tick = 0;
-  std::atomic<bool> active{true};
-  std::atomic<std::uint32_t> reactivate_word{0};
   // Goroutine switches on this processor; the deadlock detector reads it to see progress.
   std::atomic<std::uint64_t> executions{0};
-  stack_cache stacks;  // only the owning machine touches it
-
   // Goroutine ids and counts, kept per processor so that spawning and exiting on different
   // workers write no shared cache line (one shared counter cost a third of go() with two
   // spawners). Only the owning machine writes them; readers of the counts load them.
@@ -127,6 +134,15 @@ struct processor {
   std::uint64_t id_limit = 0;  // one past that batch
   std::atomic<std::int64_t> spawned{0};
   std::atomic<std::int64_t> exited{0};
+  std::atomic<bool> active{true};
+  std::atomic<std::uint32_t> reactivate_word{0};
+  stack_cache stacks;  // only the owning machine touches it
+  // This processor's view, as a thief, of every other processor's queue (steal()).
+  struct queue_watch {
+    std::uint64_t pops = 0;
+    detail::steady_time since{};
+  };
+  std::vector<queue_watch> watches;
 };
 
 struct machine {
@@ -204,6 +220,8 @@ class scheduler {
   goroutine* direct_successor(machine& m, request::kind what);
   goroutine* find_runnable(machine& m);
   goroutine* steal(processor& thief);
+  static bool worth_stealing(processor& thief, const processor& victim, std::size_t queued,
+                             detail::steady_time now);
   goroutine* global_pop(processor* into);
   void global_push(goroutine& g);
   void global_push_batch(goroutine* const* batch, std::size_t count);
