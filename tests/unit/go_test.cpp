@@ -957,6 +957,39 @@ TEST_P(GoroutineTwoWorkers, AGoroutineResumesOnAnotherWorkerWhenItsOwnIsBusy) {
   }
 }
 
+// Stealing takes only a backlog (docs/runtime.md), and a worker stuck in a goroutine that does
+// not block serves nothing: what waits in its queue is stolen. The spawner blocks, its worker
+// runs one of the two spinners (runnext), and the other spinner can only start if the idle
+// worker takes it from the local queue.
+TEST_P(GoroutineTwoWorkers, AStuckWorkersQueueIsStolen) {
+  for (int round = 0; round < 20; ++round) {
+    std::atomic<int> started{0};
+    std::atomic<int> finished{0};
+    std::atomic<bool> both{false};
+    const auto give_up = steady::now() + patience;
+    csp::wait_group done;
+    done.add(2);
+    csp::go([&] {
+      for (int i = 0; i < 2; ++i) {
+        csp::go([&] {
+          // The second to start proves parallelism only if the first still spins, which it
+          // does until this increment unless it gave up: so look before incrementing.
+          const bool first_spins = finished.load() == 0;
+          if (started.fetch_add(1) == 1 && first_spins) both.store(true);
+          // Spin without blocking until the other spinner runs too.
+          while (started.load() < 2 && steady::now() < give_up) {
+          }
+          finished.fetch_add(1);
+          done.done();
+        });
+      }
+    });
+    wait_bounded(done);
+    ASSERT_TRUE(both.load()) << "round " << round
+                             << ": the second spinner started only after the first gave up";
+  }
+}
+
 TEST_P(GoroutineTwoWorkers, ManyGoroutinesComputeCorrectlyWhileMigrating) {
   // Statistical: how many of many goroutines resume on another thread after blocking. It is
   // recorded (as the test property "migrations"), not asserted — scheduling decides it; the
