@@ -39,6 +39,20 @@ thread_local machine* this_machine = nullptr;
   return m;
 }
 
+// Adds one to a counter that only the calling machine writes (others may read it): a load and
+// a store, not a locked read-modify-write, on paths that run at every spawn or hand-off.
+template <class T>
+void owner_increment(std::atomic<T>& counter, std::memory_order order) noexcept {
+  counter.store(counter.load(std::memory_order_relaxed) + 1, order);
+}
+
+// The processor of the goroutine running on this thread, or null on a plain thread or on a
+// machine's own stack between goroutines.
+processor* running_processor() noexcept {
+  machine* const m = machine_of_this_thread();
+  return m != nullptr && m->owned != nullptr && m->current != nullptr ? m->owned : nullptr;
+}
+
 // The goroutines this thread readied inside its open wake_batch scopes (wake_batch.hpp). Only
 // touched between a batch's start and end, which never switch goroutines, so the thread_local
 // cannot be cached across a switch.
@@ -214,7 +228,7 @@ std::uint64_t scheduler::take_id(machine* m) noexcept {
     p.id_limit = p.next_id + id_batch;
   }
   // Only this machine writes the count: an increment without a locked instruction.
-  p.spawned.store(p.spawned.load(std::memory_order_relaxed) + 1, std::memory_order_release);
+  owner_increment(p.spawned, std::memory_order_release);
   return p.next_id++;
 }
 
@@ -248,9 +262,8 @@ void scheduler::flush_deferred() {
     ready_now(*deferred.items[0]);
     return;
   }
-  machine* m = machine_of_this_thread();
-  if (m != nullptr && m->owned != nullptr && m->current != nullptr) {
-    local_push_batch(*m->owned, deferred.items, count);
+  if (processor* const p = running_processor()) {
+    local_push_batch(*p, deferred.items, count);
   } else {
     global_push_batch(deferred.items, count);
   }
@@ -265,13 +278,9 @@ void scheduler::ready_now(goroutine& g) {
     detail::futex_wake_one(owner.solo_word);
     return;
   }
-  machine* m = machine_of_this_thread();
-  if (m != nullptr && m->owned != nullptr && m->current != nullptr) {
-    processor& p = *m->owned;
-    // Only the owning machine writes the generation (stealers read it): a plain increment,
-    // not a locked one, on the path of every channel hand-off.
-    p.runnext_generation.store(p.runnext_generation.load(std::memory_order_relaxed) + 1,
-                               std::memory_order_relaxed);
+  if (processor* const running = running_processor()) {
+    processor& p = *running;
+    owner_increment(p.runnext_generation, std::memory_order_relaxed);  // stealers read it
     goroutine* displaced = p.runnext.exchange(&g, std::memory_order_acq_rel);
     if (displaced != nullptr) local_push(p, *displaced);
   } else {
@@ -382,7 +391,7 @@ goroutine* scheduler::local_pop(processor& p) {
   p.head = (p.head + 1) % processor::queue_capacity;
   --p.count;
   p.size_hint.store(p.count, std::memory_order_seq_cst);
-  p.local_pops.store(p.local_pops.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  owner_increment(p.local_pops, std::memory_order_relaxed);
   return g;
 }
 
@@ -424,11 +433,10 @@ goroutine* scheduler::steal(processor& thief) {
     for (int k = 0; k < count; ++k) {
       processor& victim = *processors_[(start + k) % count];
       if (&victim == &thief) continue;
-      const std::size_t queued = victim.size_hint.load(std::memory_order_seq_cst);
-      if (queued > 0 && round == 0 && now == detail::steady_time{}) {
-        now = std::chrono::steady_clock::now();
-      }
-      if (queued > 0 && round == 0 && worth_stealing(thief, victim, queued, now)) {
+      const std::size_t queued =
+          round == 0 ? victim.size_hint.load(std::memory_order_seq_cst) : std::size_t{0};
+      if (queued > 0 && now == detail::steady_time{}) now = std::chrono::steady_clock::now();
+      if (queued > 0 && worth_stealing(thief, victim, queued, now)) {
         goroutine* loot[processor::queue_capacity / 2];
         std::size_t taken = 0;
         {
@@ -633,9 +641,8 @@ void scheduler::machine_loop(machine& m) {
       retire(m);
       continue;
     }
-    // Only this machine counts its processor's executions (the deadlock detector reads them).
-    m.owned->executions.store(m.owned->executions.load(std::memory_order_relaxed) + 1,
-                              std::memory_order_relaxed);
+    owner_increment(m.owned->executions,
+                    std::memory_order_relaxed);  // the deadlock detector reads it
     execute(m, *g);
     if (m.solo != nullptr) {
       solo_loop(m);
@@ -732,7 +739,7 @@ goroutine* scheduler::direct_successor(machine& m, request::kind what) {
   goroutine* const next = p->runnext.exchange(nullptr, std::memory_order_acq_rel);
   if (next == nullptr) return nullptr;  // a stealer took it meanwhile
   ++p->tick;
-  p->executions.store(p->executions.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  owner_increment(p->executions, std::memory_order_relaxed);
   return next;
 }
 
@@ -804,8 +811,7 @@ void scheduler::destroy(goroutine& g) {
   stack_pool::instance().release(s,
                                  m != nullptr && m->owned != nullptr ? &m->owned->stacks : nullptr);
   if (m != nullptr && m->owned != nullptr) {
-    std::atomic<std::int64_t>& exited = m->owned->exited;
-    exited.store(exited.load(std::memory_order_relaxed) + 1, std::memory_order_release);
+    owner_increment(m->owned->exited, std::memory_order_release);
   } else {
     foreign_exited_.fetch_add(1, std::memory_order_release);
   }

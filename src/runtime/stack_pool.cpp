@@ -76,6 +76,16 @@ struct stack_pool::state {
 
 namespace {
 
+// Moves up to `want` stacks from the back of `from` (the most recently used) to `out`.
+std::size_t take_back(std::vector<stack>& from, stack* out, std::size_t want) noexcept {
+  const std::size_t take = std::min(from.size(), want);
+  for (std::size_t i = 0; i < take; ++i) {
+    out[i] = from.back();
+    from.pop_back();
+  }
+  return take;
+}
+
 std::size_t excess_of(std::size_t pooled) noexcept {
   return pooled > warm_stacks_per_size ? pooled - warm_stacks_per_size : 0;
 }
@@ -97,36 +107,25 @@ stack stack_pool::allocate(std::size_t size, stack_cache* cache) {
       // Refill half the cache in one visit to the shared pool, or, when the pool has none,
       // with fresh stacks made in one go.
       constexpr std::size_t want = stack_cache::capacity / 2;
-      {
-        detail::lock_guard lock(state_->mutex);
-        auto& cached = state_->free[size];
-        const std::size_t take = std::min(cached.size(), want);
-        state_->warm_excess -= excess_of(cached.size()) - excess_of(cached.size() - take);
-        excess_.store(state_->warm_excess, std::memory_order_relaxed);
-        for (std::size_t i = 0; i < take; ++i) {
-          cache->entries[cache->count++] = cached.back();
-          cached.pop_back();
-        }
-      }
+      cache->count = take_warm(size, cache->entries, want);
       if (cache->count == 0) cache->count = make_fresh(size, cache->entries, want);
     }
     return cache->entries[--cache->count];
   }
-  {
-    detail::lock_guard lock(state_->mutex);
-    if (auto& cached = state_->free[size]; !cached.empty()) {
-      if (cached.size() > warm_stacks_per_size) {
-        --state_->warm_excess;
-        excess_.store(state_->warm_excess, std::memory_order_relaxed);
-      }
-      stack s = cached.back();
-      cached.pop_back();
-      return s;
-    }
-  }
   stack s;
-  make_fresh(size, &s, 1);
+  if (take_warm(size, &s, 1) == 0) make_fresh(size, &s, 1);
   return s;
+}
+
+// Up to `want` pooled stacks of `size` that goroutines used before, into `out`.
+std::size_t stack_pool::take_warm(std::size_t size, stack* out, std::size_t want) {
+  detail::lock_guard lock(state_->mutex);
+  auto& cached = state_->free[size];
+  const std::size_t before = cached.size();
+  const std::size_t got = take_back(cached, out, want);
+  state_->warm_excess -= excess_of(before) - excess_of(cached.size());
+  excess_.store(state_->warm_excess, std::memory_order_relaxed);
+  return got;
 }
 
 // Stacks that no goroutine has used since they were mapped or trimmed: up to `want`, at least
@@ -137,12 +136,7 @@ std::size_t stack_pool::make_fresh(std::size_t size, stack* out, std::size_t wan
   std::uint32_t first_id = 0;
   {
     detail::lock_guard lock(state_->mutex);
-    std::size_t got = 0;
-    for (auto& clean = state_->guarded_clean[size]; got < want && !clean.empty(); ++got) {
-      out[got] = clean.back();
-      clean.pop_back();
-    }
-    if (got != 0) return got;
+    if (const std::size_t got = take_back(state_->guarded_clean[size], out, want)) return got;
     if (state_->policy == guard_policy::always) {
       guarded = want;
     } else if (state_->policy == guard_policy::budgeted &&
@@ -154,12 +148,8 @@ std::size_t stack_pool::make_fresh(std::size_t size, stack* out, std::size_t wan
       state_->guarded_mapped += guarded;
       first_id = state_->next_id;
       state_->next_id += static_cast<std::uint32_t>(guarded);
-    } else {
-      for (auto& slab = state_->slab_free[size]; got < want && !slab.empty(); ++got) {
-        out[got] = slab.back();
-        slab.pop_back();
-      }
-      if (got != 0) return got;
+    } else if (const std::size_t got = take_back(state_->slab_free[size], out, want)) {
+      return got;
     }
   }
   if (guarded != 0) {
@@ -194,12 +184,7 @@ std::size_t stack_pool::make_fresh(std::size_t size, stack* out, std::size_t wan
   for (std::size_t i = slab_stacks; i-- > 0;) {
     slab.push_back(stack{static_cast<std::byte*>(base) + i * size, size, false, state_->next_id++});
   }
-  std::size_t got = 0;
-  for (; got < want; ++got) {
-    out[got] = slab.back();
-    slab.pop_back();
-  }
-  return got;
+  return take_back(slab, out, want);
 }
 
 void stack_pool::release(stack s, stack_cache* cache) noexcept {

@@ -77,6 +77,7 @@ class stack_pool {
 
  private:
   stack_pool();
+  std::size_t take_warm(std::size_t size, stack* out, std::size_t want);
   std::size_t make_fresh(std::size_t size, stack* out, std::size_t want);
   struct state;
   state* state_;
