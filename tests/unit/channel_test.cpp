@@ -1082,6 +1082,44 @@ TEST(ChannelValues, LargeValues) {
   }
 }
 
+// The ring lays out small and large capacities differently (one cache line for positions and
+// slots, or a line each), and places slots at their type's alignment in either case.
+template <class T>
+void expect_in_order_through_many_laps(std::size_t capacity) {
+  csp::channel<T> c(capacity);
+  constexpr int count = 2000;
+  std::thread sender([c] {
+    for (int i = 0; i < count; ++i) c.send(T{i});
+    c.close();
+  });
+  int expected = 0;
+  for (const T& value : c) {
+    EXPECT_EQ(reinterpret_cast<std::uintptr_t>(&value) % alignof(T), 0u);
+    EXPECT_EQ(value.value, expected) << "capacity " << capacity;
+    ++expected;
+  }
+  EXPECT_EQ(expected, count);
+  sender.join();
+}
+
+struct small_value {
+  int value;
+};
+struct alignas(32) aligned_32 {
+  int value;
+};
+struct alignas(128) aligned_128 {
+  int value;
+};
+
+TEST(ChannelValues, SmallAndLargeRingsOfAlignedValuesKeepOrder) {
+  for (std::size_t capacity : {1, 2, 3, 4, 5, 64}) {
+    expect_in_order_through_many_laps<small_value>(capacity);
+    expect_in_order_through_many_laps<aligned_32>(capacity);
+    expect_in_order_through_many_laps<aligned_128>(capacity);
+  }
+}
+
 struct counted {
   explicit counted(int v) : value(v) { live.fetch_add(1); }
   counted(const counted& other) : value(other.value) { live.fetch_add(1); }

@@ -28,6 +28,7 @@
 
 #include <sched.h>
 
+#include <algorithm>
 #include <atomic>
 #include <bit>
 #include <cstddef>
@@ -55,45 +56,57 @@ class ring {
     std::size_t lap = 1;
     while (lap <= capacity) lap <<= 1;  // crossbeam's (cap + 1).next_power_of_two()
     one_lap_ = lap * step;
+    // A small ring keeps both positions and every slot in one cache line, as Go keeps a
+    // channel's indices beside its lock: with one or two values in flight the two ends meet on
+    // the slots anyway, so a push or pop that moves one line instead of three (head, tail,
+    // slot) is what counts, and a select that finds the ring empty reads one line. A larger
+    // ring gives head, tail and slots lines of their own, so that a producer and a consumer
+    // working at different slots do not disturb each other (crossbeam's layout).
+    constexpr std::size_t position_bytes = 2 * sizeof(std::atomic<std::uint64_t>);
+    const bool compact =
+        alignof(slot) <= position_bytes && capacity <= (cache_line - position_bytes) / sizeof(slot);
+    const std::size_t tail_offset = compact ? sizeof(std::atomic<std::uint64_t>) : cache_line;
+    const std::size_t slots_offset =
+        compact ? position_bytes
+                : (2 * cache_line + alignof(slot) - 1) / alignof(slot) * alignof(slot);
+    const std::size_t alignment = std::max(cache_line, alignof(slot));
+    const std::size_t overhead = slots_offset + alignment - 1;
+    if (capacity > (SIZE_MAX - overhead) / sizeof(slot)) return;
     // Zeroed memory is a ring of fresh slots (see slot::stamp), so a large capacity costs
     // address space, not memory, until it is used: calloc takes big blocks straight from mmap.
-    if constexpr (alignof(slot) <= alignof(std::max_align_t)) {
-      slots_ = static_cast<slot*>(std::calloc(capacity, sizeof(slot)));
-    } else {
-      slots_ = static_cast<slot*>(
-          ::operator new (capacity * sizeof(slot), std::align_val_t{alignof(slot)}, std::nothrow));
-      if (slots_ != nullptr) std::memset(static_cast<void*>(slots_), 0, capacity * sizeof(slot));
-    }
+    block_ = std::calloc(1, overhead + capacity * sizeof(slot));
+    if (block_ == nullptr) return;
+    auto* base = reinterpret_cast<std::byte*>(
+        (reinterpret_cast<std::uintptr_t>(block_) + alignment - 1) & ~(alignment - 1));
+    head_ = ::new (static_cast<void*>(base)) std::atomic<std::uint64_t>(0);
+    tail_ = ::new (static_cast<void*>(base + tail_offset)) std::atomic<std::uint64_t>(0);
+    slots_ = reinterpret_cast<slot*>(base + slots_offset);
   }
 
   // Destroys the values still in the ring; nobody may use it any more.
   ~ring() {
-    if (slots_ == nullptr) return;
+    if (block_ == nullptr) return;
     // Destroyed in place, not popped: popping moves, and a move (or the copy that stands in
     // for a throwing move) may throw, which a destructor must not.
-    const std::uint64_t tail = tail_.load(std::memory_order_relaxed) & ~slow_bit;
-    for (std::uint64_t position = head_.load(std::memory_order_relaxed) & ~slow_bit;
+    const std::uint64_t tail = tail_->load(std::memory_order_relaxed) & ~slow_bit;
+    for (std::uint64_t position = head_->load(std::memory_order_relaxed) & ~slow_bit;
          position != tail; position = next(position)) {
       std::launder(reinterpret_cast<T*>(slots_[index(position)].storage))->~T();
     }
-    if constexpr (alignof(slot) <= alignof(std::max_align_t)) {
-      std::free(slots_);
-    } else {
-      ::operator delete (slots_, std::align_val_t{alignof(slot)});
-    }
+    std::free(block_);
   }
 
   ring(const ring&) = delete;
   ring& operator=(const ring&) = delete;
 
-  bool ok() const noexcept { return slots_ != nullptr; }
+  bool ok() const noexcept { return block_ != nullptr; }
 
   // Appends a move of `value` (moved from only on `done`). Fast (Locked = false): gives up
   // with `slow` when the bit is set. Locked: the caller holds the channel lock and has set the
   // bit. full_or_empty: the ring is full.
   template <bool Locked>
   result push(T& value) {
-    std::uint64_t tail = tail_.load(std::memory_order_relaxed);
+    std::uint64_t tail = tail_->load(std::memory_order_relaxed);
     for (unsigned attempt = 0;; ++attempt) {
       if (!Locked && (tail & slow_bit) != 0) return result::slow;
       const std::uint64_t position = tail & ~slow_bit;
@@ -105,12 +118,12 @@ class ring {
           // Nobody else can move the tail now (a fast CAS expects the word without the bit),
           // so construct first: a throwing move then leaves everything as it was.
           ::new (static_cast<void*>(s.storage)) T(std::move_if_noexcept(value));
-          tail_.store(next(position) | (tail & slow_bit), std::memory_order_relaxed);
+          tail_->store(next(position) | (tail & slow_bit), std::memory_order_relaxed);
           store_stamp(i, position + step);
           return result::done;
         } else {
-          if (tail_.compare_exchange_weak(tail, next(position), std::memory_order_seq_cst,
-                                          std::memory_order_relaxed)) {
+          if (tail_->compare_exchange_weak(tail, next(position), std::memory_order_seq_cst,
+                                           std::memory_order_relaxed)) {
             ::new (static_cast<void*>(s.storage)) T(std::move(value));
             store_stamp(i, position + step);
             return result::done;
@@ -122,11 +135,11 @@ class ring {
         // The slot still holds the value of the previous lap: full, unless its receiver has
         // already moved the head and is still taking the value out.
         if constexpr (Locked) full_fence();
-        const std::uint64_t head = head_.load(std::memory_order_seq_cst) & ~slow_bit;
+        const std::uint64_t head = head_->load(std::memory_order_seq_cst) & ~slow_bit;
         if (head + one_lap_ == position) return result::full_or_empty;
       }
       back_off(attempt);
-      tail = tail_.load(std::memory_order_relaxed);
+      tail = tail_->load(std::memory_order_relaxed);
     }
   }
 
@@ -134,7 +147,7 @@ class ring {
   // Locked: as for push. full_or_empty: the ring is empty.
   template <bool Locked>
   result pop(std::optional<T>& out) {
-    std::uint64_t head = head_.load(std::memory_order_relaxed);
+    std::uint64_t head = head_->load(std::memory_order_relaxed);
     for (unsigned attempt = 0;; ++attempt) {
       if (!Locked && (head & slow_bit) != 0) return result::slow;
       const std::uint64_t position = head & ~slow_bit;
@@ -146,12 +159,12 @@ class ring {
         if constexpr (Locked) {
           out.emplace(std::move_if_noexcept(value));  // a throw leaves the ring untouched
           value.~T();
-          head_.store(next(position) | (head & slow_bit), std::memory_order_relaxed);
+          head_->store(next(position) | (head & slow_bit), std::memory_order_relaxed);
           store_stamp(i, position + one_lap_);
           return result::done;
         } else {
-          if (head_.compare_exchange_weak(head, next(position), std::memory_order_seq_cst,
-                                          std::memory_order_relaxed)) {
+          if (head_->compare_exchange_weak(head, next(position), std::memory_order_seq_cst,
+                                           std::memory_order_relaxed)) {
             out.emplace(std::move(value));
             value.~T();
             store_stamp(i, position + one_lap_);
@@ -164,35 +177,35 @@ class ring {
         // Not written in this lap: empty, unless a sender has moved the tail and is still
         // putting its value in.
         if constexpr (Locked) full_fence();
-        const std::uint64_t tail = tail_.load(std::memory_order_seq_cst) & ~slow_bit;
+        const std::uint64_t tail = tail_->load(std::memory_order_seq_cst) & ~slow_bit;
         if (tail == position) return result::full_or_empty;
       }
       back_off(attempt);
-      head = head_.load(std::memory_order_relaxed);
+      head = head_->load(std::memory_order_relaxed);
     }
   }
 
   // The slow switch; both are called with the channel lock held, which makes the caller the
   // only party that changes the bit.
   bool is_slow_locked() const noexcept {
-    return (tail_.load(std::memory_order_relaxed) & slow_bit) != 0;
+    return (tail_->load(std::memory_order_relaxed) & slow_bit) != 0;
   }
   void set_slow_locked() noexcept {
-    tail_.fetch_or(slow_bit, std::memory_order_seq_cst);
-    head_.fetch_or(slow_bit, std::memory_order_seq_cst);
+    tail_->fetch_or(slow_bit, std::memory_order_seq_cst);
+    head_->fetch_or(slow_bit, std::memory_order_seq_cst);
   }
   void clear_slow_locked() noexcept {
-    head_.fetch_and(~slow_bit, std::memory_order_seq_cst);
-    tail_.fetch_and(~slow_bit, std::memory_order_seq_cst);
+    head_->fetch_and(~slow_bit, std::memory_order_seq_cst);
+    tail_->fetch_and(~slow_bit, std::memory_order_seq_cst);
   }
 
   // How many values are in the ring (crossbeam's len): exact when nothing moves, and never
   // outside [0, capacity] when things do.
   std::size_t size() const noexcept {
     for (;;) {
-      const std::uint64_t tail = tail_.load(std::memory_order_seq_cst) & ~slow_bit;
-      const std::uint64_t head = head_.load(std::memory_order_seq_cst) & ~slow_bit;
-      if ((tail_.load(std::memory_order_seq_cst) & ~slow_bit) != tail) continue;
+      const std::uint64_t tail = tail_->load(std::memory_order_seq_cst) & ~slow_bit;
+      const std::uint64_t head = head_->load(std::memory_order_seq_cst) & ~slow_bit;
+      if ((tail_->load(std::memory_order_seq_cst) & ~slow_bit) != tail) continue;
       const std::size_t head_index = index(head);
       const std::size_t tail_index = index(tail);
       if (head_index < tail_index) return tail_index - head_index;
@@ -261,12 +274,16 @@ class ring {
     }
   }
 
-  const std::size_t capacity_;
+  static constexpr std::size_t cache_line = 64;
+
+  // Written only by the constructor, and on a line of their own: every operation reads them,
+  // so they must not share a line with anything the channel writes (its lock, its queues).
+  alignas(cache_line) const std::size_t capacity_;
   std::uint64_t one_lap_ = 0;
+  void* block_ = nullptr;  // the allocation that holds head, tail and the slots
+  std::atomic<std::uint64_t>* head_ = nullptr;
+  std::atomic<std::uint64_t>* tail_ = nullptr;
   slot* slots_ = nullptr;
-  // Producers and consumers touch different lines.
-  alignas(64) std::atomic<std::uint64_t> head_{0};
-  alignas(64) std::atomic<std::uint64_t> tail_{0};
 };
 
 }  // namespace csp::detail
