@@ -682,6 +682,7 @@ void scheduler::execute(machine& m, goroutine& first) {
   goroutine* g = &first;
   do {
     m.current = g;
+    stack_pool::prefetch_canary(g->stack_memory);
     g->status.store(goroutine_status::running, std::memory_order_relaxed);
     detail::set_current_parker(&g->parker);
     before_switch(m.scheduler_fiber, g->fiber, false);
@@ -703,6 +704,7 @@ void scheduler::switch_to_scheduler(goroutine& g, request r) {
     // no pass through the scheduling loop. `next` finishes our request (resumed()).
     m.previous = &g;
     m.current = next;
+    stack_pool::prefetch_canary(next->stack_memory);
     next->status.store(goroutine_status::running, std::memory_order_relaxed);
     detail::set_current_parker(&next->parker);
     before_switch(g.fiber, next->fiber, exiting);

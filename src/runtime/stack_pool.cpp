@@ -19,7 +19,7 @@
 namespace csp::runtime {
 namespace {
 
-constexpr std::size_t canary_size = 256;
+constexpr std::size_t canary_size = stack_pool::canary_bytes;
 constexpr std::size_t slab_stacks = 64;
 // Released stacks stay warm (their touched pages resident) up to this many per size; the
 // excess is trimmed — its memory given back, its address range kept — by trim(), which
@@ -109,6 +109,13 @@ stack stack_pool::allocate(std::size_t size, stack_cache* cache) {
       constexpr std::size_t want = stack_cache::capacity / 2;
       cache->count = take_warm(size, cache->entries, want);
       if (cache->count == 0) cache->count = make_fresh(size, cache->entries, want);
+      // The cache hands out from its end; the batch came in the order the pool hands out
+      // stacks one by one (the warmest first; a fresh slab's from the bottom up), which the
+      // reversal keeps. Bottom up matters: a slab stack's canary lies in the page of the one
+      // below it (stack_pool.hpp), and a check that reads that page before the goroutine below
+      // writes it maps the zero page there, which the write must then replace (a TLB
+      // shootdown on every core that runs the process).
+      std::reverse(cache->entries, cache->entries + cache->count);
     }
     return cache->entries[--cache->count];
   }
@@ -170,30 +177,33 @@ std::size_t stack_pool::make_fresh(std::size_t size, stack* out, std::size_t wan
       throw std::bad_alloc();
     }
     for (std::size_t i = 0; i < guarded; ++i) {
-      out[i] = stack{static_cast<std::byte*>(base) + i * stride + page, size, true,
+      out[i] = stack{static_cast<std::byte*>(base) + i * stride + page, size, size, true,
                      first_id + static_cast<std::uint32_t>(i)};
     }
     return guarded;
   }
-  // A new slab: one mapping of slab_stacks stacks.
-  void* base = ::mmap(nullptr, size * slab_stacks, PROT_READ | PROT_WRITE,
+  // A new slab: one mapping of slab_stacks stacks, after a page that holds the first one's
+  // canary. Each stack's range is `size` bytes; its canary takes the top of the range below it.
+  const std::size_t page = page_size();
+  void* base = ::mmap(nullptr, page + size * slab_stacks, PROT_READ | PROT_WRITE,
                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
   if (base == MAP_FAILED) throw std::bad_alloc();
   detail::lock_guard lock(state_->mutex);
   auto& slab = state_->slab_free[size];
   for (std::size_t i = slab_stacks; i-- > 0;) {
-    slab.push_back(stack{static_cast<std::byte*>(base) + i * size, size, false, state_->next_id++});
+    slab.push_back(stack{static_cast<std::byte*>(base) + page + i * size, size - canary_size, size,
+                         false, state_->next_id++});
   }
   return take_back(slab, out, want);
 }
 
 void stack_pool::release(stack s, stack_cache* cache) noexcept {
-  if (cache != nullptr && s.size == default_stack_size) {
+  if (cache != nullptr && s.size_class == default_stack_size) {
     if (cache->count == stack_cache::capacity) {
       // Hand the older half back to the shared pool in one visit.
       constexpr std::size_t give = stack_cache::capacity / 2;
       detail::lock_guard lock(state_->mutex);
-      auto& cached = state_->free[s.size];
+      auto& cached = state_->free[s.size_class];
       const std::size_t before = cached.size();
       cached.insert(cached.end(), cache->entries, cache->entries + give);
       std::copy(cache->entries + give, cache->entries + cache->count, cache->entries);
@@ -205,7 +215,7 @@ void stack_pool::release(stack s, stack_cache* cache) noexcept {
     return;
   }
   detail::lock_guard lock(state_->mutex);
-  auto& cached = state_->free[s.size];
+  auto& cached = state_->free[s.size_class];
   cached.push_back(s);  // may allocate; std::bad_alloc here ends the process, as in Go
   if (cached.size() > warm_stacks_per_size) {
     ++state_->warm_excess;
@@ -231,20 +241,23 @@ void stack_pool::trim() noexcept {
     excess_.store(state_->warm_excess, std::memory_order_relaxed);
   }
   // Outside the lock: each call may interrupt every core to flush its TLB.
+  // The length rounds up to whole pages: a slab stack's last page holds the canary of the stack
+  // above it too, which reads zero afterwards, as an intact canary does.
   for (std::size_t i = 0; i < count; ++i) ::madvise(batch[i].bottom, batch[i].size, MADV_DONTNEED);
   detail::lock_guard lock(state_->mutex);
   for (std::size_t i = 0; i < count; ++i) {
     const stack& s = batch[i];
-    (s.guarded ? state_->guarded_clean : state_->slab_free)[s.size].push_back(s);
+    (s.guarded ? state_->guarded_clean : state_->slab_free)[s.size_class].push_back(s);
   }
 }
 
 bool stack_pool::canary_intact(const stack& s) noexcept {
   if (s.guarded) return true;  // the guard page catches an overflow at once
   std::uint64_t any = 0;
+  const std::byte* const canary = s.bottom - canary_size;
   for (std::size_t i = 0; i < canary_size; i += sizeof any) {
     std::uint64_t word;
-    std::memcpy(&word, s.bottom + i, sizeof word);
+    std::memcpy(&word, canary + i, sizeof word);
     any |= word;
   }
   return any == 0;
