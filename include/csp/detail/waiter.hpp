@@ -8,7 +8,8 @@
 // State word: [ case index : 24 | outcome : 2 | sleeping : 1 | phase : 2 ]
 //
 //   phase      meaning                                        who moves it, and where to
-//   waiting    queued, nobody has decided yet                 a partner: -> claimed (CAS)
+//   waiting    queued, nobody has decided yet                 a partner: -> claimed (CAS),
+//                                                             or -> done (partners_only)
 //                                                             the owner: -> aborted (CAS)
 //   claimed    a partner won; it is moving the value now      that partner: -> done
 //   done       finished with `outcome` for case `index`       the owner: reset() for a retry
@@ -76,13 +77,26 @@ class waiter {
     std::uint32_t case_index;
   };
 
+  // Who may decide for the waiter. `anyone`: a partner, or its owner or a timer giving up (a
+  // deadline, a select whose case became ready meanwhile, a context). `partners_only`: an
+  // untimed send or receive, which only a partner holding the channel's lock can complete, one
+  // at a time; such a partner needs no CAS to claim it (try_claim() is free), which saves a
+  // locked instruction per hand-off.
+  enum class decided_by : bool { anyone, partners_only };
+
   explicit waiter(parker& p = current_parker()) noexcept : parker_(&p) {}
+  explicit waiter(decided_by who, parker& p = current_parker()) noexcept
+      : parker_(&p), partners_only_(who == decided_by::partners_only) {}
   waiter(const waiter&) = delete;
   waiter& operator=(const waiter&) = delete;
 
   // Partner side: takes the decision for this waiter, for case `case_index`. False when another
   // party decided first or the owner aborted.
   bool try_claim(std::uint32_t case_index) noexcept {
+    // Nobody else decides, and the caller holds the lock that orders the partners: the waiter
+    // is still waiting (it left its queue when it was last decided), and finish() takes it
+    // from there.
+    if (partners_only_) return true;
     std::uint32_t observed = state_.load(std::memory_order_relaxed);
     for (;;) {
       if (phase_of(observed) != phase::waiting) return false;
@@ -105,7 +119,7 @@ class waiter {
     const std::uint32_t final_state = index | (static_cast<std::uint32_t>(how) << outcome_shift) |
                                       static_cast<std::uint32_t>(phase::done);
     const std::uint32_t previous = state_.exchange(final_state, std::memory_order_acq_rel);
-    assert(phase_of(previous) == phase::claimed);
+    assert(phase_of(previous) == (partners_only_ ? phase::waiting : phase::claimed));
     if (previous & sleeping_bit) p->unpark(state_);
   }
 
@@ -185,6 +199,7 @@ class waiter {
 
   std::atomic<std::uint32_t> state_{0};
   parker* parker_;
+  const bool partners_only_ = false;
 };
 
 // One queued channel operation of a waiter: a plain send or receive has one, a select has one

@@ -93,15 +93,10 @@ class channel_core {
 
   // Sends `value`, moving from it only if the send happens. Returns false when `deadline`
   // passed first. Throws panic_error if the channel is or becomes closed.
-  virtual bool send(T& value, steady_time deadline) {
-    {
-      channel_section section(*this);
-      if (closed_.load(std::memory_order_relaxed)) throw_panic("send on closed channel");
-      if (send_locked(value, section.wakes)) return true;
-      if (deadline_passed(deadline)) return false;
-    }
-    return send_blocking(value, deadline);
-  }
+  // One lock section decides, and queues the send there if it must wait: a first section that
+  // only looked, and a second one to queue, cost a blocking send two more locked instructions
+  // (the lock's CAS and its release's exchange), a sixth of a goroutine ping-pong's hand-off.
+  virtual bool send(T& value, steady_time deadline) { return send_blocking(value, deadline); }
 
   // Sends `value` if that needs no waiting. Throws panic_error on a closed channel, as Go's
   // select with a default case does.
@@ -114,13 +109,8 @@ class channel_core {
 
   // Receives into `out` (left empty unless success). Returns success, closed (closed and
   // drained), or timeout.
+  // As send(), one lock section decides and queues.
   virtual channel_status receive(std::optional<T>& out, steady_time deadline) {
-    {
-      channel_section section(*this);
-      const channel_status status = receive_locked(out, section.wakes);
-      if (status != channel_status::empty) return status;
-      if (deadline_passed(deadline)) return channel_status::timeout;
-    }
     return receive_blocking(out, deadline);
   }
 
@@ -277,7 +267,8 @@ class channel_core {
   }
 
   bool send_blocking(T& value, steady_time deadline) {
-    waiter self;
+    waiter self(deadline == no_deadline ? waiter::decided_by::partners_only
+                                        : waiter::decided_by::anyone);
     operation op{&self, &value};
     for (;;) {
       {
@@ -308,7 +299,8 @@ class channel_core {
   }
 
   channel_status receive_blocking(std::optional<T>& out, steady_time deadline) {
-    waiter self;
+    waiter self(deadline == no_deadline ? waiter::decided_by::partners_only
+                                        : waiter::decided_by::anyone);
     operation op{&self, &out};
     for (;;) {
       {
