@@ -148,6 +148,12 @@ void goroutine_parker::park(std::atomic<std::uint32_t>& word, std::uint32_t obse
   scheduler::switch_to_scheduler(goroutine_, request{request::kind::park, &word, observed});
 }
 
+void goroutine_parker::park_unlocking(std::atomic<std::uint32_t>& word, std::uint32_t observed,
+                                      detail::adaptive_mutex& lock) CSP_NO_THREAD_SAFETY_ANALYSIS {
+  scheduler::switch_to_scheduler(goroutine_,
+                                 request{request::kind::park_unlocking, &word, observed, &lock});
+}
+
 void goroutine_parker::unpark(std::atomic<std::uint32_t>&) noexcept {
   scheduler::instance().ready(goroutine_);
 }
@@ -281,6 +287,11 @@ void scheduler::ready_now(goroutine& g) {
   if (processor* const running = running_processor()) {
     processor& p = *running;
     owner_increment(p.runnext_generation, std::memory_order_relaxed);  // stealers read it
+    // An exchange even into an empty slot, though no stealer could race for it: its full
+    // barrier orders this push before wake_idle_machine()'s read of idle_count_ (Dekker with
+    // go_idle(), which announces itself and then looks at runnext). A plain store would save a
+    // locked instruction, 6% of a goroutine ping-pong (tried), but a machine going idle could
+    // then miss the push and sleep while the goroutine waits behind a long-running one.
     goroutine* displaced = p.runnext.exchange(&g, std::memory_order_acq_rel);
     if (displaced != nullptr) local_push(p, *displaced);
   } else {
@@ -733,7 +744,10 @@ void scheduler::resumed(goroutine& g) {
 // processor's runnext, which the scheduling loop would pick next anyway, except on the ticks
 // where the loop looks at the global queue first (so that it cannot starve).
 goroutine* scheduler::direct_successor(machine& m, request::kind what) {
-  if (what != request::kind::park && what != request::kind::exit) return nullptr;
+  if (what != request::kind::park && what != request::kind::park_unlocking &&
+      what != request::kind::exit) {
+    return nullptr;
+  }
   processor* const p = m.owned;
   if (p == nullptr || m.solo != nullptr) return nullptr;
   if ((p->tick + 1) % 61 == 0 || !p->active.load(std::memory_order_relaxed)) return nullptr;
@@ -744,6 +758,14 @@ goroutine* scheduler::direct_successor(machine& m, request::kind what) {
   owner_increment(p->executions, std::memory_order_relaxed);
   return next;
 }
+
+// Releases a channel lock that a goroutine took on its own stack and handed over with its park
+// request; the thread-safety analysis cannot follow a lock across a stack switch.
+namespace {
+void release_after_switch(detail::adaptive_mutex& lock) CSP_NO_THREAD_SAFETY_ANALYSIS {
+  lock.unlock();
+}
+}  // namespace
 
 // Carries out what `g` asked for when it switched out. Returns true when `g` must run again
 // right away on this machine.
@@ -768,6 +790,12 @@ bool scheduler::finish_request(machine& m, goroutine& g) {
              !r.word->compare_exchange_strong(expected, r.observed | detail::sleeping_bit,
                                               std::memory_order_acq_rel);
     }
+    case request::kind::park_unlocking:
+      // The sleeping bit is in the word already, and no partner can see the goroutine before
+      // the lock is released: after this, a partner may run it elsewhere at once.
+      g.status.store(goroutine_status::waiting, std::memory_order_relaxed);
+      release_after_switch(*r.lock);
+      return false;
     case request::kind::yield:
       if (g.locked_to != nullptr) return true;  // nothing else may run on this machine
       local_push(*m.owned, g);

@@ -60,6 +60,9 @@ class goroutine_parker final : public detail::parker {
             detail::steady_time deadline) override;
   void unpark(std::atomic<std::uint32_t>& word) noexcept override;
   bool supports_deadline() const noexcept override { return false; }
+  bool sleeps_before_unlocking() const noexcept override { return true; }
+  void park_unlocking(std::atomic<std::uint32_t>& word, std::uint32_t observed,
+                      detail::adaptive_mutex& lock) override CSP_RELEASE(lock);
 
  private:
   goroutine& goroutine_;
@@ -96,10 +99,11 @@ struct goroutine {
 
 // What a goroutine asks its machine to do when it switches back to the scheduler.
 struct request {
-  enum class kind { none, park, yield, exit, lock_thread, unlock_thread };
+  enum class kind { none, park, park_unlocking, yield, exit, lock_thread, unlock_thread };
   kind what = kind::none;
   std::atomic<std::uint32_t>* word = nullptr;
   std::uint32_t observed = 0;
+  detail::adaptive_mutex* lock = nullptr;  // park_unlocking: released once off the stack
 };
 
 // Fields are grouped by who writes them, a cache line apart: idle machines searching for work

@@ -25,7 +25,9 @@
 #include <cstdint>
 #include <mutex>
 
+#include "csp/detail/adaptive_mutex.hpp"
 #include "csp/detail/futex.hpp"
+#include "csp/detail/thread_annotations.hpp"
 
 namespace csp::detail {
 
@@ -40,6 +42,18 @@ class parker {
   // Whether park() honours its deadline. A parker that cannot (a goroutine's: it has no
   // timed sleep of its own) gets deadlines from the waiter, through the timer service.
   virtual bool supports_deadline() const noexcept { return true; }
+
+  // Go's gopark with an unlock function: for an owner that holds `lock`, the only lock under
+  // which anyone may change `word`, and has already put sleeping_bit into it. Releases the lock
+  // once the party is truly asleep, then sleeps until unpark(). Only a parker for which
+  // sleeps_before_unlocking() is true supports it.
+  virtual bool sleeps_before_unlocking() const noexcept { return false; }
+  virtual void park_unlocking(std::atomic<std::uint32_t>& word, std::uint32_t observed,
+                              adaptive_mutex& lock) CSP_RELEASE(lock) {
+    (void)word;
+    (void)observed;
+    lock.unlock();
+  }
 
  protected:
   ~parker() = default;

@@ -35,8 +35,10 @@
 #include <cstdint>
 #include <typeinfo>
 
+#include "csp/detail/adaptive_mutex.hpp"
 #include "csp/detail/futex.hpp"
 #include "csp/detail/parker.hpp"
+#include "csp/detail/thread_annotations.hpp"
 
 namespace csp::detail {
 
@@ -118,6 +120,13 @@ class waiter {
     const std::uint32_t index = state_.load(std::memory_order_relaxed) & ~low_mask;
     const std::uint32_t final_state = index | (static_cast<std::uint32_t>(how) << outcome_shift) |
                                       static_cast<std::uint32_t>(phase::done);
+    if (asleep_under_lock_) {
+      // The owner put the sleeping bit in under the channel lock and is off its stack; nobody
+      // else writes the word until it runs again (wait_unlocking()).
+      state_.store(final_state | sleeping_bit, std::memory_order_release);
+      p->unpark(state_);
+      return;
+    }
     const std::uint32_t previous = state_.exchange(final_state, std::memory_order_acq_rel);
     assert(phase_of(previous) == (partners_only_ ? phase::waiting : phase::claimed));
     if (previous & sleeping_bit) p->unpark(state_);
@@ -163,6 +172,27 @@ class waiter {
     }
   }
 
+  // Owner side, for a partners_only waiter whose operation the owner has just queued under
+  // `lock`, still held: releases the lock and blocks until a partner finishes the waiter.
+  // A goroutine parks before the lock is released (Go's gopark with chanparkcommit): no partner
+  // can look at the waiter before it is asleep, so the sleeping bit goes in with a plain store,
+  // and the partner finishes with one (finish()) — two locked instructions fewer per hand-off
+  // than the race of a CAS against an exchange. A plain thread releases the lock and waits as
+  // usual: it spins before it sleeps, and a partner that comes meanwhile must not pay a
+  // futex wake.
+  result wait_unlocking(adaptive_mutex& lock) CSP_RELEASE(lock) {
+    assert(partners_only_);
+    if (!parker_->sleeps_before_unlocking()) {
+      lock.unlock();
+      return wait();
+    }
+    const std::uint32_t asleep = state_.load(std::memory_order_relaxed) | sleeping_bit;
+    state_.store(asleep, std::memory_order_relaxed);
+    asleep_under_lock_ = true;
+    parker_->park_unlocking(state_, asleep, lock);
+    return wait();  // finds the outcome at once
+  }
+
   // Timer side: aborts a waiter nobody claimed, and wakes its owner if it sleeps. Only the
   // party that replaces a value carrying the sleeping bit wakes the owner, so the timer and a
   // partner can never both do it.
@@ -179,7 +209,10 @@ class waiter {
   }
 
   // Owner side: makes a finished or aborted waiter usable for another round.
-  void reset() noexcept { state_.store(0, std::memory_order_relaxed); }
+  void reset() noexcept {
+    state_.store(0, std::memory_order_relaxed);
+    asleep_under_lock_ = false;
+  }
 
   // Returns the current phase; for diagnostics and assertions only.
   phase current_phase() const noexcept { return phase_of(state_.load(std::memory_order_relaxed)); }
@@ -200,6 +233,9 @@ class waiter {
   std::atomic<std::uint32_t> state_{0};
   parker* parker_;
   const bool partners_only_ = false;
+  // Set by the owner under the channel lock before a partner can see the waiter, read by that
+  // partner after taking the same lock.
+  bool asleep_under_lock_ = false;
 };
 
 // One queued channel operation of a waiter: a plain send or receive has one, a select has one

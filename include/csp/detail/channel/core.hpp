@@ -64,6 +64,7 @@ class wake_list {
     assert(count_ < 2);
     entries_[count_++] = {w, how};
   }
+  bool empty() const noexcept { return count_ == 0; }
   void run() noexcept {
     for (int i = 0; i < count_; ++i) entries_[i].target->finish(entries_[i].how);
     count_ = 0;
@@ -178,9 +179,20 @@ class channel_core {
       if (core_.has_hooks_) core_.prepare_locked();
     }
     ~channel_section() CSP_RELEASE() {
+      if (handed_over_) return;
       if (core_.has_hooks_) core_.settle_locked();
       core_.lock_.unlock();
       wakes.run();
+    }
+
+    // Blocks the owner of `w`, a partners_only waiter whose operation this section queued;
+    // the lock is released once the owner sleeps (waiter::wait_unlocking). An operation that
+    // queues itself has completed nobody, so nothing waits to be woken.
+    waiter::result wait_unlocking(waiter& w) CSP_NO_THREAD_SAFETY_ANALYSIS {
+      assert(wakes.empty());
+      if (core_.has_hooks_) core_.settle_locked();
+      handed_over_ = true;
+      return w.wait_unlocking(core_.lock_);
     }
     channel_section(const channel_section&) = delete;
     channel_section& operator=(const channel_section&) = delete;
@@ -189,6 +201,7 @@ class channel_core {
 
    private:
     channel_core& core_;
+    bool handed_over_ = false;  // the lock went to wait_unlocking()
   };
 
   // For a flavor that overrides prepare_locked and settle_locked.
@@ -271,6 +284,7 @@ class channel_core {
                                         : waiter::decided_by::anyone);
     operation op{&self, &value};
     for (;;) {
+      waiter::result result;
       {
         channel_section section(*this);
         if (closed_.load(std::memory_order_relaxed)) throw_panic("send on closed channel");
@@ -278,9 +292,10 @@ class channel_core {
         if (deadline_passed(deadline)) return false;
         // Prepare for blocking: from here a receiver or close() may claim `op`.
         senders_.push_back(op);
+        note_wait({wait_reason::kind::chan_send, &typeid(T), capacity()});
+        if (deadline == no_deadline) result = section.wait_unlocking(self);
       }
-      note_wait({wait_reason::kind::chan_send, &typeid(T), capacity()});
-      const waiter::result result = self.wait(deadline);
+      if (deadline != no_deadline) result = self.wait(deadline);
       if (result.final_phase == waiter::phase::aborted) {
         channel_section section(*this);
         if (op.linked) senders_.remove(op);
@@ -303,6 +318,7 @@ class channel_core {
                                         : waiter::decided_by::anyone);
     operation op{&self, &out};
     for (;;) {
+      waiter::result result;
       {
         channel_section section(*this);
         const channel_status status = receive_locked(out, section.wakes);
@@ -310,9 +326,10 @@ class channel_core {
         if (deadline_passed(deadline)) return channel_status::timeout;
         // Prepare for blocking: from here a sender or close() may claim `op`.
         receivers_.push_back(op);
+        note_wait({wait_reason::kind::chan_receive, &typeid(T), capacity()});
+        if (deadline == no_deadline) result = section.wait_unlocking(self);
       }
-      note_wait({wait_reason::kind::chan_receive, &typeid(T), capacity()});
-      const waiter::result result = self.wait(deadline);
+      if (deadline != no_deadline) result = self.wait(deadline);
       if (result.final_phase == waiter::phase::aborted) {
         channel_section section(*this);
         if (op.linked) receivers_.remove(op);
