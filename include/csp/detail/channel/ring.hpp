@@ -28,7 +28,6 @@
 
 #include <sched.h>
 
-#include <algorithm>
 #include <atomic>
 #include <bit>
 #include <cstddef>
@@ -56,20 +55,18 @@ class ring {
     std::size_t lap = 1;
     while (lap <= capacity) lap <<= 1;  // crossbeam's (cap + 1).next_power_of_two()
     one_lap_ = lap * step;
-    // A small ring keeps both positions and every slot in one cache line, as Go keeps a
-    // channel's indices beside its lock: with one or two values in flight the two ends meet on
-    // the slots anyway, so a push or pop that moves one line instead of three (head, tail,
-    // slot) is what counts, and a select that finds the ring empty reads one line. A larger
-    // ring gives head, tail and slots lines of their own, so that a producer and a consumer
-    // working at different slots do not disturb each other (crossbeam's layout).
+    // A small ring keeps both positions and every slot in one cache line of its allocation, as
+    // Go keeps a channel's indices beside its lock: with one or two values in flight the two
+    // ends meet on the slots anyway, so a push or pop that moves one line instead of three
+    // (head, tail, slot) is what counts, and a select that finds the ring empty reads one line.
+    // A larger ring keeps head and tail on lines of their own in this object and its slots in
+    // their own allocation, so that a producer and a consumer working at different slots do
+    // not disturb each other (crossbeam's layout).
     constexpr std::size_t position_bytes = 2 * sizeof(std::atomic<std::uint64_t>);
     const bool compact =
         alignof(slot) <= position_bytes && capacity <= (cache_line - position_bytes) / sizeof(slot);
-    const std::size_t tail_offset = compact ? sizeof(std::atomic<std::uint64_t>) : cache_line;
-    const std::size_t slots_offset =
-        compact ? position_bytes
-                : (2 * cache_line + alignof(slot) - 1) / alignof(slot) * alignof(slot);
-    const std::size_t alignment = std::max(cache_line, alignof(slot));
+    const std::size_t slots_offset = compact ? position_bytes : 0;
+    const std::size_t alignment = compact ? cache_line : alignof(slot);
     const std::size_t overhead = slots_offset + alignment - 1;
     if (capacity > (SIZE_MAX - overhead) / sizeof(slot)) return;
     // Zeroed memory is a ring of fresh slots (see slot::stamp), so a large capacity costs
@@ -78,8 +75,14 @@ class ring {
     if (block_ == nullptr) return;
     auto* base = reinterpret_cast<std::byte*>(
         (reinterpret_cast<std::uintptr_t>(block_) + alignment - 1) & ~(alignment - 1));
-    head_ = ::new (static_cast<void*>(base)) std::atomic<std::uint64_t>(0);
-    tail_ = ::new (static_cast<void*>(base + tail_offset)) std::atomic<std::uint64_t>(0);
+    if (compact) {
+      head_ = ::new (static_cast<void*>(base)) std::atomic<std::uint64_t>(0);
+      tail_ = ::new (static_cast<void*>(base + sizeof(std::atomic<std::uint64_t>)))
+          std::atomic<std::uint64_t>(0);
+    } else {
+      head_ = &spread_head_;
+      tail_ = &spread_tail_;
+    }
     slots_ = reinterpret_cast<slot*>(base + slots_offset);
   }
 
@@ -280,10 +283,13 @@ class ring {
   // so they must not share a line with anything the channel writes (its lock, its queues).
   alignas(cache_line) const std::size_t capacity_;
   std::uint64_t one_lap_ = 0;
-  void* block_ = nullptr;  // the allocation that holds head, tail and the slots
+  void* block_ = nullptr;  // the allocation that holds the slots (and a compact ring's positions)
   std::atomic<std::uint64_t>* head_ = nullptr;
   std::atomic<std::uint64_t>* tail_ = nullptr;
   slot* slots_ = nullptr;
+  // A larger ring's positions: consumers and producers touch different lines.
+  alignas(cache_line) std::atomic<std::uint64_t> spread_head_{0};
+  alignas(cache_line) std::atomic<std::uint64_t> spread_tail_{0};
 };
 
 }  // namespace csp::detail
