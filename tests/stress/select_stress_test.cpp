@@ -1,18 +1,23 @@
-// select_stress_test.cpp: randomized stress of select over small buffered channels, with
-// goroutines and plain threads on both ends.
+// select_stress_test.cpp: randomized stress of select over small buffered and unbuffered
+// channels, with goroutines and plain threads on both ends.
 //
 // Buffered channels switch between a lock-free regime (nobody waits) and a locked one
 // (somebody waits, see detail/channel/buffered.hpp); small capacities make the ring fill and
 // drain all the time, so every round crosses that switch thousands of times, from both kinds
 // of party, while select registers on and leaves two channels at once.
 //
-// A round: two channels A and B of random capacities in {1, 2, 5}; producers (half goroutines,
+// Untimed sends and receives from goroutines park holding the channel lock and are finished
+// by their partner without a CAS (waiter::decided_by::partners_only); they meet selects,
+// timed operations and close() here, in every combination.
+//
+// A round: two channels A and B of random capacities in {0, 1, 2, 5}; producers (half goroutines,
 // half threads) send the values (p, 0), (p, 1), ... each through a randomly chosen operation
 // (send on A or B, a select of both sends, a select with a default case retried, a send_for
-// retried); consumers (same mix) receive with a select over both channels, a try_receive or a
-// receive_for, until both channels are closed and drained. After the producers finish, both
-// channels are closed. Checks: every value received exactly once, nothing invented, and each
-// consumer saw each producer's values on each channel in increasing order.
+// retried); consumers (same mix) receive with a select over both channels, a try_receive, a
+// receive_for or (once one channel is closed) an untimed receive, until both channels are closed
+// and drained. After the producers finish, both channels are closed. Checks: every value received
+// exactly once, nothing invented, and each consumer saw each producer's values on each channel in
+// increasing order.
 //
 // Environment: CSP_STRESS_SEED, CSP_STRESS_SECONDS as in channel_stress_test.cpp.
 #include <gtest/gtest.h>
@@ -110,7 +115,7 @@ std::vector<received> consume(std::uint64_t seed, csp::channel<token> a, csp::ch
   bool a_open = true;
   bool b_open = true;
   while (a_open || b_open) {
-    const unsigned choice = static_cast<unsigned>(random() % 4);
+    const unsigned choice = static_cast<unsigned>(random() % 5);
     if (choice <= 1) {
       std::optional<token> from_a;
       std::optional<token> from_b;
@@ -132,6 +137,17 @@ std::vector<received> consume(std::uint64_t seed, csp::channel<token> a, csp::ch
     } else {
       const int which = a_open && (!b_open || choice == 2) ? 0 : 1;
       csp::channel<token>& channel = which == 0 ? a : b;
+      // An untimed receive only once the other channel is closed, which happens after every
+      // producer has finished: earlier, consumers all waiting on A while producers wait on B
+      // would be a deadlock of the test itself.
+      if (choice == 4 && !(a_open && b_open)) {
+        if (const std::optional<token> value = channel.receive()) {
+          got.push_back({*value, which});
+        } else {
+          (which == 0 ? a_open : b_open) = false;
+        }
+        continue;
+      }
       const auto result =
           choice == 2 ? channel.try_receive() : channel.receive_for(std::chrono::microseconds(50));
       if (result) {
@@ -151,12 +167,12 @@ TEST(SelectStress, BufferedChannelsBetweenGoroutinesAndThreads) {
             << " s (reproduce with CSP_STRESS_SEED=" << seed << ")" << std::endl;
   std::mt19937_64 plan(seed);
   const auto deadline = steady_clock::now() + std::chrono::duration<double>(budget);
-  const std::size_t capacities[] = {1, 2, 5};
+  const std::size_t capacities[] = {0, 1, 2, 5};
   std::uint64_t rounds = 0;
   std::uint64_t total = 0;
   do {
-    const std::size_t capacity_a = capacities[plan() % 3];
-    const std::size_t capacity_b = capacities[plan() % 3];
+    const std::size_t capacity_a = capacities[plan() % 4];
+    const std::size_t capacity_b = capacities[plan() % 4];
     const std::uint32_t producers = 1 + static_cast<std::uint32_t>(plan() % 4);
     const std::uint32_t consumers = 1 + static_cast<std::uint32_t>(plan() % 4);
     const std::uint32_t items = 1 + static_cast<std::uint32_t>(plan() % 2000);
