@@ -48,6 +48,11 @@ void owner_increment(std::atomic<T>& counter, std::memory_order order) noexcept 
 
 // The processor of the goroutine running on this thread, or null on a plain thread or on a
 // machine's own stack between goroutines.
+processor* running_processor() noexcept {
+  machine* const m = machine_of_this_thread();
+  return m != nullptr && m->owned != nullptr && m->current != nullptr ? m->owned : nullptr;
+}
+
 // Starts loading a goroutine's record into the cache (every line of it: the scheduler reads
 // its saved stack pointer, fiber, stack bounds, parker and status when it switches to it).
 void prefetch_record(const goroutine& g) noexcept {
@@ -55,11 +60,6 @@ void prefetch_record(const goroutine& g) noexcept {
   for (std::size_t offset = 0; offset < sizeof(goroutine); offset += 64) {
     __builtin_prefetch(bytes + offset);
   }
-}
-
-processor* running_processor() noexcept {
-  machine* const m = machine_of_this_thread();
-  return m != nullptr && m->owned != nullptr && m->current != nullptr ? m->owned : nullptr;
 }
 
 // The goroutines this thread readied inside its open wake_batch scopes (wake_batch.hpp). Only

@@ -19,7 +19,6 @@
 namespace csp::runtime {
 namespace {
 
-constexpr std::size_t canary_size = stack_pool::canary_bytes;
 constexpr std::size_t slab_stacks = 64;
 // Released stacks stay warm (their touched pages resident) up to this many per size; the
 // excess is trimmed — its memory given back, its address range kept — by trim(), which
@@ -177,7 +176,7 @@ std::size_t stack_pool::make_fresh(std::size_t size, stack* out, std::size_t wan
       throw std::bad_alloc();
     }
     for (std::size_t i = 0; i < guarded; ++i) {
-      out[i] = stack{static_cast<std::byte*>(base) + i * stride + page, size, size, true,
+      out[i] = stack{static_cast<std::byte*>(base) + i * stride + page, size, true,
                      first_id + static_cast<std::uint32_t>(i)};
     }
     return guarded;
@@ -191,19 +190,19 @@ std::size_t stack_pool::make_fresh(std::size_t size, stack* out, std::size_t wan
   detail::lock_guard lock(state_->mutex);
   auto& slab = state_->slab_free[size];
   for (std::size_t i = slab_stacks; i-- > 0;) {
-    slab.push_back(stack{static_cast<std::byte*>(base) + page + i * size, size - canary_size, size,
+    slab.push_back(stack{static_cast<std::byte*>(base) + page + i * size, size - slab_canary_bytes,
                          false, state_->next_id++});
   }
   return take_back(slab, out, want);
 }
 
 void stack_pool::release(stack s, stack_cache* cache) noexcept {
-  if (cache != nullptr && s.size_class == default_stack_size) {
+  if (cache != nullptr && s.size_class() == default_stack_size) {
     if (cache->count == stack_cache::capacity) {
       // Hand the older half back to the shared pool in one visit.
       constexpr std::size_t give = stack_cache::capacity / 2;
       detail::lock_guard lock(state_->mutex);
-      auto& cached = state_->free[s.size_class];
+      auto& cached = state_->free[s.size_class()];
       const std::size_t before = cached.size();
       cached.insert(cached.end(), cache->entries, cache->entries + give);
       std::copy(cache->entries + give, cache->entries + cache->count, cache->entries);
@@ -215,7 +214,7 @@ void stack_pool::release(stack s, stack_cache* cache) noexcept {
     return;
   }
   detail::lock_guard lock(state_->mutex);
-  auto& cached = state_->free[s.size_class];
+  auto& cached = state_->free[s.size_class()];
   cached.push_back(s);  // may allocate; std::bad_alloc here ends the process, as in Go
   if (cached.size() > warm_stacks_per_size) {
     ++state_->warm_excess;
@@ -247,15 +246,15 @@ void stack_pool::trim() noexcept {
   detail::lock_guard lock(state_->mutex);
   for (std::size_t i = 0; i < count; ++i) {
     const stack& s = batch[i];
-    (s.guarded ? state_->guarded_clean : state_->slab_free)[s.size_class].push_back(s);
+    (s.guarded ? state_->guarded_clean : state_->slab_free)[s.size_class()].push_back(s);
   }
 }
 
 bool stack_pool::canary_intact(const stack& s) noexcept {
   if (s.guarded) return true;  // the guard page catches an overflow at once
   std::uint64_t any = 0;
-  const std::byte* const canary = s.bottom - canary_size;
-  for (std::size_t i = 0; i < canary_size; i += sizeof any) {
+  const std::byte* const canary = s.bottom - slab_canary_bytes;
+  for (std::size_t i = 0; i < slab_canary_bytes; i += sizeof any) {
     std::uint64_t word;
     std::memcpy(&word, canary + i, sizeof word);
     any |= word;

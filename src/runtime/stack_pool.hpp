@@ -39,16 +39,21 @@
 
 namespace csp::runtime {
 
+// The bytes of canary below each slab stack (see above).
+inline constexpr std::size_t slab_canary_bytes = 256;
+
 struct stack {
   std::byte* bottom = nullptr;  // lowest usable address
   std::size_t size = 0;         // usable bytes
-  std::size_t size_class = 0;   // what it was asked for, rounded to pages: the pool's key
   bool guarded = false;
   std::uint32_t id = 0;  // dense, for the stack's life: its slot in the goroutine registry
   // Whether the registry has this stack's slot already. The pool keeps the flag with the
   // stack, so only a stack's first goroutine pays for registering it.
   bool registered = false;
   std::byte* top() const noexcept { return bottom + size; }
+  // What it was asked for, rounded to pages: the pool's key. A slab stack's range holds the
+  // canary of the stack above it besides its usable bytes.
+  std::size_t size_class() const noexcept { return guarded ? size : size + slab_canary_bytes; }
 };
 
 // The default usable size of a goroutine stack.
@@ -86,12 +91,10 @@ class stack_pool {
   // whole cost, 14% of skynet's samples.
   static void prefetch_canary(const stack& s) noexcept {
     if (s.guarded) return;
-    for (std::size_t offset = 0; offset < canary_bytes; offset += 64) {
-      __builtin_prefetch(s.bottom - canary_bytes + offset);
+    for (std::size_t offset = 0; offset < slab_canary_bytes; offset += 64) {
+      __builtin_prefetch(s.bottom - slab_canary_bytes + offset);
     }
   }
-
-  static constexpr std::size_t canary_bytes = 256;
 
  private:
   stack_pool();

@@ -48,11 +48,9 @@ class parker {
   // once the party is truly asleep, then sleeps until unpark(). Only a parker for which
   // sleeps_before_unlocking() is true supports it.
   virtual bool sleeps_before_unlocking() const noexcept { return false; }
-  virtual void park_unlocking(std::atomic<std::uint32_t>& word, std::uint32_t observed,
+  virtual void park_unlocking(std::atomic<std::uint32_t>& /*word*/, std::uint32_t /*observed*/,
                               adaptive_mutex& lock) CSP_RELEASE(lock) {
-    (void)word;
-    (void)observed;
-    lock.unlock();
+    lock.unlock();  // not called for this parker (see above); releasing is the safe answer
   }
 
  protected:

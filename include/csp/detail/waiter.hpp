@@ -123,7 +123,7 @@ class waiter {
     if (asleep_under_lock_) {
       // The owner put the sleeping bit in under the channel lock and is off its stack; nobody
       // else writes the word until it runs again (wait_unlocking()).
-      state_.store(final_state | sleeping_bit, std::memory_order_release);
+      state_.store(final_state, std::memory_order_release);
       p->unpark(state_);
       return;
     }

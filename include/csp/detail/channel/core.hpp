@@ -97,7 +97,39 @@ class channel_core {
   // One lock section decides, and queues the send there if it must wait: a first section that
   // only looked, and a second one to queue, cost a blocking send two more locked instructions
   // (the lock's CAS and its release's exchange), a sixth of a goroutine ping-pong's hand-off.
-  virtual bool send(T& value, steady_time deadline) { return send_blocking(value, deadline); }
+  virtual bool send(T& value, steady_time deadline) {
+    waiter self(deadline == no_deadline ? waiter::decided_by::partners_only
+                                        : waiter::decided_by::anyone);
+    operation op{&self, &value};
+    for (;;) {
+      waiter::result result;
+      {
+        channel_section section(*this);
+        if (closed_.load(std::memory_order_relaxed)) throw_panic("send on closed channel");
+        if (send_locked(value, section.wakes)) return true;
+        if (deadline_passed(deadline)) return false;
+        // Prepare for blocking: from here a receiver or close() may claim `op`.
+        senders_.push_back(op);
+        note_wait({wait_reason::kind::chan_send, &typeid(T), capacity()});
+        if (deadline == no_deadline) result = section.wait_unlocking(self);
+      }
+      if (deadline != no_deadline) result = self.wait(deadline);
+      if (result.final_phase == waiter::phase::aborted) {
+        channel_section section(*this);
+        if (op.linked) senders_.remove(op);
+        return false;
+      }
+      switch (result.how) {
+        case waiter::outcome::success:
+          return true;
+        case waiter::outcome::closed:
+          throw_panic("send on closed channel");
+        case waiter::outcome::retry:
+          self.reset();
+          break;
+      }
+    }
+  }
 
   // Sends `value` if that needs no waiting. Throws panic_error on a closed channel, as Go's
   // select with a default case does.
@@ -112,7 +144,37 @@ class channel_core {
   // drained), or timeout.
   // As send(), one lock section decides and queues.
   virtual channel_status receive(std::optional<T>& out, steady_time deadline) {
-    return receive_blocking(out, deadline);
+    waiter self(deadline == no_deadline ? waiter::decided_by::partners_only
+                                        : waiter::decided_by::anyone);
+    operation op{&self, &out};
+    for (;;) {
+      waiter::result result;
+      {
+        channel_section section(*this);
+        const channel_status status = receive_locked(out, section.wakes);
+        if (status != channel_status::empty) return status;
+        if (deadline_passed(deadline)) return channel_status::timeout;
+        // Prepare for blocking: from here a sender or close() may claim `op`.
+        receivers_.push_back(op);
+        note_wait({wait_reason::kind::chan_receive, &typeid(T), capacity()});
+        if (deadline == no_deadline) result = section.wait_unlocking(self);
+      }
+      if (deadline != no_deadline) result = self.wait(deadline);
+      if (result.final_phase == waiter::phase::aborted) {
+        channel_section section(*this);
+        if (op.linked) receivers_.remove(op);
+        return channel_status::timeout;
+      }
+      switch (result.how) {
+        case waiter::outcome::success:
+          return channel_status::success;
+        case waiter::outcome::closed:
+          return channel_status::closed;
+        case waiter::outcome::retry:
+          self.reset();
+          break;
+      }
+    }
   }
 
   // Receives into `out` if that needs no waiting: success, empty or closed.
@@ -277,74 +339,6 @@ class channel_core {
   bool receive_would_block() const noexcept CSP_NO_THREAD_SAFETY_ANALYSIS {
     return count_.load(std::memory_order_acquire) == 0 && senders_.length_hint() == 0 &&
            !closed_.load(std::memory_order_acquire);
-  }
-
-  bool send_blocking(T& value, steady_time deadline) {
-    waiter self(deadline == no_deadline ? waiter::decided_by::partners_only
-                                        : waiter::decided_by::anyone);
-    operation op{&self, &value};
-    for (;;) {
-      waiter::result result;
-      {
-        channel_section section(*this);
-        if (closed_.load(std::memory_order_relaxed)) throw_panic("send on closed channel");
-        if (send_locked(value, section.wakes)) return true;
-        if (deadline_passed(deadline)) return false;
-        // Prepare for blocking: from here a receiver or close() may claim `op`.
-        senders_.push_back(op);
-        note_wait({wait_reason::kind::chan_send, &typeid(T), capacity()});
-        if (deadline == no_deadline) result = section.wait_unlocking(self);
-      }
-      if (deadline != no_deadline) result = self.wait(deadline);
-      if (result.final_phase == waiter::phase::aborted) {
-        channel_section section(*this);
-        if (op.linked) senders_.remove(op);
-        return false;
-      }
-      switch (result.how) {
-        case waiter::outcome::success:
-          return true;
-        case waiter::outcome::closed:
-          throw_panic("send on closed channel");
-        case waiter::outcome::retry:
-          self.reset();
-          break;
-      }
-    }
-  }
-
-  channel_status receive_blocking(std::optional<T>& out, steady_time deadline) {
-    waiter self(deadline == no_deadline ? waiter::decided_by::partners_only
-                                        : waiter::decided_by::anyone);
-    operation op{&self, &out};
-    for (;;) {
-      waiter::result result;
-      {
-        channel_section section(*this);
-        const channel_status status = receive_locked(out, section.wakes);
-        if (status != channel_status::empty) return status;
-        if (deadline_passed(deadline)) return channel_status::timeout;
-        // Prepare for blocking: from here a sender or close() may claim `op`.
-        receivers_.push_back(op);
-        note_wait({wait_reason::kind::chan_receive, &typeid(T), capacity()});
-        if (deadline == no_deadline) result = section.wait_unlocking(self);
-      }
-      if (deadline != no_deadline) result = self.wait(deadline);
-      if (result.final_phase == waiter::phase::aborted) {
-        channel_section section(*this);
-        if (op.linked) receivers_.remove(op);
-        return channel_status::timeout;
-      }
-      switch (result.how) {
-        case waiter::outcome::success:
-          return channel_status::success;
-        case waiter::outcome::closed:
-          return channel_status::closed;
-        case waiter::outcome::retry:
-          self.reset();
-          break;
-      }
-    }
   }
 };
 
