@@ -1083,7 +1083,9 @@ TEST(ChannelValues, LargeValues) {
 }
 
 // The ring lays out small and large capacities differently (one cache line for positions and
-// slots, or a line each), and places slots at their type's alignment in either case.
+// slots, or a line each), and places slots at their type's alignment in either case. Order
+// through many laps is checked here; a slot at the wrong alignment is caught by the
+// ASan+UBSan build (-fsanitize=alignment), where the move out of the slot would trap.
 template <class T>
 void expect_in_order_through_many_laps(std::size_t capacity) {
   csp::channel<T> c(capacity);
@@ -1094,7 +1096,6 @@ void expect_in_order_through_many_laps(std::size_t capacity) {
   });
   int expected = 0;
   for (const T& value : c) {
-    EXPECT_EQ(reinterpret_cast<std::uintptr_t>(&value) % alignof(T), 0u);
     EXPECT_EQ(value.value, expected) << "capacity " << capacity;
     ++expected;
   }
