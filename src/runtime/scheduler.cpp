@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <fstream>
 #include <mutex>
 #include <new>
@@ -79,6 +80,9 @@ constexpr auto spin_duration = std::chrono::microseconds(20);
 constexpr auto deadlock_grace = std::chrono::milliseconds(100);
 // How long a machine stays idle before it trims surplus stacks (see go_idle).
 constexpr auto trim_delay = std::chrono::milliseconds(20);
+// How long a chain of goroutines, each readied by the one before into runnext, may keep the
+// queued goroutines waiting: Go's forcePreemptNS, after which sysmon preempts such a chain.
+constexpr auto time_slice = std::chrono::milliseconds(10);
 // How long a stealer waits before it takes another processor's runnext.
 constexpr auto runnext_grace = std::chrono::microseconds(5);
 // How long a thief watches a queue before it judges it, and how long a backlog it leaves to
@@ -628,12 +632,21 @@ goroutine* scheduler::find_runnable(machine& m) {
       stop_spinning(false);
       return nullptr;
     }
-    goroutine* found = nullptr;
-    if (++p.tick % 61 == 0) found = global_pop(&p);
-    if (found == nullptr) found = p.runnext.exchange(nullptr, std::memory_order_acq_rel);
+    // Every 61st slice the global queue first; then runnext, inheriting the running slice;
+    // then the queues; then runnext after all when its slice is over but nothing else waits.
+    goroutine* found = p.tick % 61 == 0 ? global_pop(nullptr) : nullptr;
+    bool inherited = false;
+    if (found == nullptr && p.runnext.load(std::memory_order_relaxed) != nullptr &&
+        may_inherit(p)) {
+      found = p.runnext.exchange(nullptr, std::memory_order_acq_rel);
+      inherited = found != nullptr;
+      if (inherited) note_inherited(p);
+    }
     if (found == nullptr) found = local_pop(p);
     if (found == nullptr) found = global_pop(&p);
+    if (found == nullptr) found = p.runnext.exchange(nullptr, std::memory_order_acq_rel);
     if (found != nullptr) {
+      if (!inherited) begin_slice(p);
       stop_spinning(true);
       return found;
     }
@@ -652,7 +665,10 @@ goroutine* scheduler::find_runnable(machine& m) {
     } while (found == nullptr && std::chrono::steady_clock::now() < until &&
              p.active.load(std::memory_order_relaxed));
     stop_spinning(found != nullptr);
-    if (found != nullptr) return found;
+    if (found != nullptr) {
+      begin_slice(p);
+      return found;
+    }
     go_idle(m);  // returns spinning if woken: the next round searches and accounts for it
   }
 }
@@ -754,8 +770,8 @@ void scheduler::resumed(goroutine& g) {
 }
 
 // The goroutine a parking or exiting goroutine may hand its machine to directly: its
-// processor's runnext, which the scheduling loop would pick next anyway, except on the ticks
-// where the loop looks at the global queue first (so that it cannot starve).
+// processor's runnext, which the scheduling loop would pick next anyway, except when the loop
+// would look at the global queue first or the time slice is over (so nothing queued starves).
 goroutine* scheduler::direct_successor(machine& m, request::kind what) {
   if (what != request::kind::park && what != request::kind::park_unlocking &&
       what != request::kind::exit) {
@@ -763,13 +779,52 @@ goroutine* scheduler::direct_successor(machine& m, request::kind what) {
   }
   processor* const p = m.owned;
   if (p == nullptr || m.solo != nullptr) return nullptr;
-  if ((p->tick + 1) % 61 == 0 || !p->active.load(std::memory_order_relaxed)) return nullptr;
+  if (!p->active.load(std::memory_order_relaxed)) return nullptr;
   if (p->runnext.load(std::memory_order_relaxed) == nullptr) return nullptr;
+  if (p->tick % 61 == 0 && global_size_.load(std::memory_order_relaxed) != 0) return nullptr;
+  if (!may_inherit(*p)) return nullptr;
   goroutine* const next = p->runnext.exchange(nullptr, std::memory_order_acq_rel);
   if (next == nullptr) return nullptr;  // a stealer took it meanwhile
-  ++p->tick;
+  note_inherited(*p);
   owner_increment(p->executions, std::memory_order_relaxed);
   return next;
+}
+
+// Whether runnext may run next in the current time slice. Only reads, but for the clock every
+// 64th run: the caller counts the run (note_inherited) after its exchange on runnext, so that
+// the exchange, a locked instruction, does not wait for that store to drain (3% of ping-pong).
+bool scheduler::may_inherit(processor& p) {
+  if (p.slice_over) [[unlikely]] {
+    return false;
+  }
+  if ((p.inherited + 1) % 64 != 0) [[likely]] {
+    return true;
+  }
+  return slice_goes_on(p);
+}
+
+void scheduler::note_inherited(processor& p) { ++p.inherited; }
+
+// The clock behind may_inherit(), every 64th inherited run. The coarse clock (the kernel's
+// tick, read from the vDSO without the time stamp counter) is precise enough for a 10 ms slice
+// and costs a few nanoseconds.
+bool scheduler::slice_goes_on(processor& p) {
+  timespec now_spec{};
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &now_spec);
+  const std::int64_t now = std::int64_t{now_spec.tv_sec} * 1'000'000'000 + now_spec.tv_nsec;
+  if (p.inherited + 1 == 64) {
+    p.slice_mark = now;
+    return true;
+  }
+  if (now - p.slice_mark < std::chrono::nanoseconds(time_slice).count()) return true;
+  p.slice_over = true;
+  return false;
+}
+
+void scheduler::begin_slice(processor& p) {
+  ++p.tick;
+  p.inherited = 0;
+  p.slice_over = false;
 }
 
 // Releases a channel lock that a goroutine took on its own stack and handed over with its park

@@ -12,9 +12,12 @@
 //     the goroutine it displaces goes to the tail of the local queue;
 //   - made runnable from outside (a plain thread, the timer thread, the blocking pool): the
 //     global queue;
-//   - a machine looks, in order: every 61st tick the global queue (fairness), runnext, its
+//   - a machine looks, in order: every 61st slice one goroutine of the global queue, runnext, its
 //     local queue, the global queue, then steals half of another processor's queue; another's
 //     runnext only if it sat there unchanged for 5 µs (its owner is busy with a long goroutine);
+//   - a goroutine taken from runnext inherits the current time slice (Go's inheritTime); once
+//     a chain of them has run for 10 ms, the queues go first, so a pair of goroutines that
+//     ready each other cannot starve the rest of the processor's queue;
 //   - work-conserving: whoever makes work runnable wakes an idle machine when no machine is
 //     spinning (searching). Idle machines spin about 20 µs, then sleep on a futex: an idle
 //     runtime uses no CPU.
@@ -128,7 +131,16 @@ struct alignas(64) processor {
 
   // The owner's alone (others read some of them rarely).
   alignas(64) int index = 0;
+  // Time slices begun: goroutines taken from a queue (Go's schedtick). A goroutine taken from
+  // runnext inherits the running slice and does not count.
   std::uint32_t tick = 0;
+  // Goroutines that inherited the current slice, and when the 64th of them ran, in ns of
+  // CLOCK_MONOTONIC_COARSE (the slice's start as far as we know: reading the clock at every
+  // slice would cost spawn-heavy code more than it is worth). Once the slice is over, runnext
+  // waits behind the queues.
+  std::uint32_t inherited = 0;
+  bool slice_over = false;
+  std::int64_t slice_mark = 0;
   // Goroutine switches on this processor; the deadlock detector reads it to see progress.
   std::atomic<std::uint64_t> executions{0};
   // Goroutine ids and counts, kept per processor so that spawning and exiting on different
@@ -222,6 +234,10 @@ class scheduler {
   void execute(machine& m, goroutine& g);
   bool finish_request(machine& m, goroutine& g);
   goroutine* direct_successor(machine& m, request::kind what);
+  static bool may_inherit(processor& p);
+  static void note_inherited(processor& p);
+  [[gnu::noinline]] static bool slice_goes_on(processor& p);
+  static void begin_slice(processor& p);
   goroutine* find_runnable(machine& m);
   goroutine* steal(processor& thief);
   static bool worth_stealing(processor& thief, const processor& victim, std::size_t queued,

@@ -445,6 +445,44 @@ TEST_P(GoroutineOneWorker, WithoutYieldAGoroutineRunsToItsNextBlockingPoint) {
   EXPECT_EQ(changes, 1) << std::string(order.begin(), order.end());
 }
 
+TEST_P(GoroutineOneWorker, APairThatReadiesEachOtherDoesNotStarveTheQueue) {
+  // Two goroutines that hand a message back and forth ready each other into runnext, so each
+  // runs next, forever. The goroutine they push out of runnext into the queue must still run:
+  // after a time slice (10 ms) the queue goes first. Before that rule it never ran here.
+  std::atomic<bool> waited_for{false};
+  std::atomic<bool> gave_up{false};
+  csp::wait_group wg;
+  wg.add(2);
+  csp::channel<int> there;
+  csp::channel<int> back;
+  // Spawned by one goroutine, so that the order on the one worker is known: the partner runs
+  // first and waits; then the sender readies the partner into runnext, which pushes the
+  // goroutine the sender spawned into the queue.
+  csp::go([&] {
+    csp::go([&] {
+      csp::go([&] { waited_for.store(true); });
+      const auto give_up = steady::now() + patience / 2;  // fails before wait_bounded does
+      for (long round = 0; !waited_for.load(); ++round) {
+        there.send(1);
+        back.receive();
+        if (round % 1024 == 0 && steady::now() >= give_up) {
+          gave_up.store(true);
+          break;
+        }
+      }
+      there.close();
+      wg.done();
+    });
+    csp::go([&] {
+      while (there.receive()) back.send(1);
+      wg.done();
+    });
+  });
+  wait_bounded(wg);
+  EXPECT_TRUE(waited_for.load());
+  EXPECT_FALSE(gave_up.load()) << "the queued goroutine ran only once the pair stopped";
+}
+
 TEST_P(GoroutineScheduling, SetMaxProcsReportsThePreviousValue) {
   EXPECT_EQ(csp::max_procs(), procs());
   EXPECT_EQ(csp::set_max_procs(0), procs());  // n < 1 only reports
