@@ -51,8 +51,8 @@ CHANNEL_WORKLOADS = ["seq"] + [f"{s}_cap{c}" for s in SHAPES for c in CAPACITIES
 OVERSUB_CAPACITIES = [1, 1024]
 SELECTS = ["SelectUncontended", "SelectSyncContended", "SelectAsyncContended", "SelectNonblock",
            "SelectNonblockReady"]
-LEGACY = (["pingpong", "sieve", "skynet", "spawn", "workerpool", "parked"] + SELECTS +
-          ["fanin", "cancel"])
+LEGACY = (["pingpong", "sieve", "skynet", "skynet_live", "spawn", "workerpool", "parked"] +
+          SELECTS + ["fanin", "cancel"])
 GROUPS = {
     "legacy": LEGACY,
     "channels": CHANNEL_WORKLOADS,
@@ -102,8 +102,8 @@ def workload_invocations(workload, peers, channel_args, iterations):
         return out + each(workload, labels=["go", "boost"])
     if workload == "fanin":
         return each(workload, labels=RUNTIME_PEERS)
-    if workload == "cancel":
-        return each(workload, labels=["csp", "go"])  # Boost.Fiber has no context
+    if workload in ("cancel", "skynet_live"):
+        return each(workload, labels=["csp", "go"])  # Boost.Fiber has no context, no count
     if workload in CHANNEL_WORKLOADS:
         return each(workload, channel_args)
     if workload.startswith("oversub_cap"):

@@ -171,6 +171,31 @@ void skynet() {
   });
 }
 
+// skynet_live: the most goroutines alive at once during skynet, sampled by a plain thread every
+// 50 µs. The scheduler's order decides it (breadth first grows the tree wide), and each live
+// goroutine holds at least a page: it explains skynet's page faults. Not a timing row: the
+// sampler takes a share of a core.
+void skynet_live() {
+  std::atomic<bool> done{false};
+  std::int64_t peak = 0;
+  std::thread sampler([&] {
+    while (!done.load()) {
+      peak = std::max(peak, csp::goroutine_count());
+      std::this_thread::sleep_for(std::chrono::microseconds(50));
+    }
+  });
+  csp::run([] {
+    csp::channel<std::int64_t> c;
+    csp::go(skynet_node, csp::sender<std::int64_t>(c), 0, 1'000'000, 10);
+    if (const std::int64_t sum = *c.receive(); sum != 499'999'500'000) {
+      fail("skynet sum " + std::to_string(sum));
+    }
+  });
+  done.store(true);
+  sampler.join();
+  result("skynet_live", static_cast<double>(peak), "goroutines");
+}
+
 // --- 4. spawn --------------------------------------------------------------------------------
 void spawn() {
   constexpr std::int64_t n = 100'000;
@@ -684,8 +709,8 @@ int main(int argc, char** argv) {
   if (argc >= 2) {
     const std::string w = argv[1];
     const bool no_outer_warm_up =
-        w == "workerpool" || w == "spawn" || w == "skynet" || w == "parked" || w == "calibrate" ||
-        w.starts_with("idle") ||
+        w == "workerpool" || w == "spawn" || w == "skynet" || w == "skynet_live" || w == "parked" ||
+        w == "calibrate" || w.starts_with("idle") ||
         harness::parse_channel_workload(w.ends_with("/threads") ? w.substr(0, w.size() - 8) : w)
             .has_value();
     if (!no_outer_warm_up) {
@@ -709,6 +734,8 @@ int run_workload(int argc, char** argv) {
     sieve();
   else if (w == "skynet")
     skynet();
+  else if (w == "skynet_live")
+    skynet_live();
   else if (w == "spawn")
     spawn();
   else if (w == "workerpool")

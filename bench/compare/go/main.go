@@ -181,6 +181,31 @@ func skynet() {
 	result("skynet", ms, "ms")
 }
 
+// skynet_live: the most goroutines alive at once during skynet, sampled every 50 µs (compare.cpp
+// has the why). Not a timing row.
+func skynetLive() {
+	var done atomic.Bool
+	peak := 0
+	sampled := make(chan struct{})
+	go func() {
+		for !done.Load() {
+			if n := runtime.NumGoroutine(); n > peak {
+				peak = n
+			}
+			time.Sleep(50 * time.Microsecond)
+		}
+		close(sampled)
+	}()
+	c := make(chan int64)
+	go skynetNode(c, 0, 1000000, 10)
+	if sum := <-c; sum != 499999500000 {
+		fail(fmt.Sprint("skynet sum ", sum))
+	}
+	done.Store(true)
+	<-sampled
+	result("skynet_live", float64(peak-1), "goroutines") // less the sampler
+}
+
 // --- 4. spawn ---
 func spawn() {
 	const n = 100000
@@ -810,6 +835,8 @@ func runWorkload() {
 		sieve()
 	case "skynet":
 		skynet()
+	case "skynet_live":
+		skynetLive()
 	case "spawn":
 		spawn()
 	case "workerpool":
