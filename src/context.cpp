@@ -312,7 +312,7 @@ bool sleep_until_context(steady_time deadline, const context& ctx) {
   if (end.refused()) return false;
   note_wait({wait_reason::kind::sleep});
   // Nobody but the end of ctx claims this waiter; the deadline aborts it.
-  return self.wait(deadline).final_phase == waiter::phase::aborted;
+  return self.wait(deadline).final_phase() == waiter::phase::aborted;
 }
 
 stop_function register_after_func(const context& ctx, std::shared_ptr<after_func_entry> entry) {

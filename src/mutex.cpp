@@ -52,7 +52,7 @@ bool mutex::lock_contended(const context* ctx) {
     if (!end.refused() || !self.try_abort()) {
       detail::note_wait({detail::wait_reason::kind::mutex});
       const detail::waiter::result result = self.wait();
-      acquired = result.final_phase == detail::waiter::phase::done && result.case_index == 0;
+      acquired = result.final_phase() == detail::waiter::phase::done && result.case_index() == 0;
     }
   }
   if (!acquired) {

@@ -52,7 +52,7 @@ bool wait_group::wait(const context& ctx) {
     if (!end.refused() || !self.try_abort()) {
       detail::note_wait({detail::wait_reason::kind::wait_group});
       const detail::waiter::result result = self.wait();
-      released = result.final_phase == detail::waiter::phase::done && result.case_index == 0;
+      released = result.final_phase() == detail::waiter::phase::done && result.case_index() == 0;
     }
   }
   if (!released) {

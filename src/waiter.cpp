@@ -25,7 +25,7 @@ class deadline_node final : public timer_node {
 
 waiter::result waiter::wait_with_timer(steady_time deadline) {
   if (std::chrono::steady_clock::now() >= deadline && try_abort()) {
-    return {phase::aborted, outcome::success, 0};
+    return result();
   }
   deadline_node node(*this);
   auto& service = timer_service::instance();

@@ -132,11 +132,11 @@ std::size_t run_select(At&& at, std::size_t count, bool has_default, std::uint32
 
     // Pass 3: remove the operations still queued. The claimer already unlinked the winner.
     for (std::uint32_t k = 0; k < queued; ++k) {
-      if (aborted || order[k] != result.case_index) at(order[k]).dequeue();
+      if (aborted || order[k] != result.case_index()) at(order[k]).dequeue();
     }
-    if (aborted || result.how == waiter::outcome::retry) continue;
-    at(result.case_index).complete(result.how);
-    return result.case_index;
+    if (aborted || result.how() == waiter::outcome::retry) continue;
+    at(result.case_index()).complete(result.how());
+    return result.case_index();
   }
 }
 

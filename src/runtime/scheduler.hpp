@@ -201,7 +201,10 @@ class scheduler {
 
   // Switches the running goroutine back to its machine's scheduler with `r`. Returns when the
   // goroutine is resumed, possibly on another machine.
-  static void switch_to_scheduler(goroutine& g, request r);
+  static void switch_to_scheduler(goroutine& g, request::kind what,
+                                  std::atomic<std::uint32_t>* word = nullptr,
+                                  std::uint32_t observed = 0,
+                                  detail::adaptive_mutex* lock = nullptr);
 
   // First thing a goroutine does whenever it (re)starts running: tells the sanitizers, and
   // finishes the request of a goroutine that handed this machine over to it.

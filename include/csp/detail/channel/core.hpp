@@ -114,12 +114,12 @@ class channel_core {
         if (deadline == no_deadline) result = section.wait_unlocking(self);
       }
       if (deadline != no_deadline) result = self.wait(deadline);
-      if (result.final_phase == waiter::phase::aborted) {
+      if (result.final_phase() == waiter::phase::aborted) {
         channel_section section(*this);
         if (op.linked) senders_.remove(op);
         return false;
       }
-      switch (result.how) {
+      switch (result.how()) {
         case waiter::outcome::success:
           return true;
         case waiter::outcome::closed:
@@ -160,12 +160,12 @@ class channel_core {
         if (deadline == no_deadline) result = section.wait_unlocking(self);
       }
       if (deadline != no_deadline) result = self.wait(deadline);
-      if (result.final_phase == waiter::phase::aborted) {
+      if (result.final_phase() == waiter::phase::aborted) {
         channel_section section(*this);
         if (op.linked) receivers_.remove(op);
         return channel_status::timeout;
       }
-      switch (result.how) {
+      switch (result.how()) {
         case waiter::outcome::success:
           return channel_status::success;
         case waiter::outcome::closed:
