@@ -951,38 +951,41 @@ TEST_P(GoroutineLockOsThread, ManyLockedGoroutinesAtOnce) {
 // Migration: goroutines move between workers when they block (docs/runtime.md).
 
 TEST_P(GoroutineTwoWorkers, AGoroutineResumesOnAnotherWorkerWhenItsOwnIsBusy) {
-  // g notes its thread and parks; a "hog" goroutine that finds itself on that same thread
-  // keeps it busy without yielding; g is then woken and can only run on the other worker.
+  // g notes its thread, spawns the "hog" goroutines and parks; a hog that finds itself on g's
+  // thread keeps it busy without yielding; g is then woken and can only run on the other
+  // worker. g spawns the hogs itself so that they start on its worker: hogs spawned from this
+  // plain thread could all land on the other worker, whose queue of goroutines that only yield
+  // is served too fast to be worth stealing (docs/runtime.md), and none would ever reach g's.
   std::atomic<std::thread::id> home{};
   std::atomic<bool> home_taken{false};
   std::atomic<bool> g_resumed{false};
   std::atomic<bool> stop{false};
   csp::channel<int> wake;
   csp::channel<std::thread::id> resumed_on(1);
+  csp::wait_group hogs;
+  const auto give_up = steady::now() + patience;
+  auto hog = [&] {
+    while (!stop.load() && steady::now() < give_up) {
+      if (current_thread() == home.load() && !home_taken.exchange(true)) {
+        // Hold g's old worker, without yielding, until g has run elsewhere.
+        while (!g_resumed.load() && steady::now() < give_up) {
+        }
+        return;
+      }
+      csp::yield();
+    }
+  };
+  hogs.add(1);  // g's own spawning, so that waiting for the hogs also waits for g to spawn them
   csp::go([&, wake, resumed_on] {
     home.store(current_thread());
+    for (int i = 0; i < 8; ++i) hogs.go(hog);
+    hogs.done();
     (void)wake.receive();
     g_resumed.store(true);
     resumed_on.send(current_thread());
   });
-  // g parks once it has noted its thread; the goroutines below refer to this frame, so every
-  // way out of the test first stops and waits for them.
-  EXPECT_TRUE(eventually([&] { return home.load() != std::thread::id{}; }));
-  csp::wait_group hogs;
-  const auto give_up = steady::now() + patience;
-  for (int i = 0; i < 8; ++i) {
-    hogs.go([&] {
-      while (!stop.load() && steady::now() < give_up) {
-        if (current_thread() == home.load() && !home_taken.exchange(true)) {
-          // Hold g's old worker, without yielding, until g has run elsewhere.
-          while (!g_resumed.load() && steady::now() < give_up) {
-          }
-          return;
-        }
-        csp::yield();
-      }
-    });
-  }
+  // The goroutines refer to this frame, so every way out of the test first stops and waits
+  // for them.
   const bool taken = eventually([&] { return home_taken.load(); });
   EXPECT_TRUE(taken) << "no hog reached g's worker";
   EXPECT_TRUE(wake.send_for(1, patience));
