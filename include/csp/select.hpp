@@ -127,7 +127,7 @@ std::size_t run_select(At&& at, std::size_t count, bool has_default, std::uint32
     // A case became ready while we queued: give up this round unless a partner already chose
     // us, and start over so that pass 1 takes it.
     const bool aborted = became_ready && self.try_abort();
-    if (!aborted) note_wait({wait_reason::kind::select, nullptr, 0, live});
+    if (!aborted) self.note_wait({wait_reason::kind::select, nullptr, 0, live});
     const waiter::result result = aborted ? waiter::result{} : self.wait();
 
     // Pass 3: remove the operations still queued. The claimer already unlinked the winner.

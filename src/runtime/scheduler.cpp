@@ -166,6 +166,13 @@ void goroutine_parker::park_unlocking(std::atomic<std::uint32_t>& word, std::uin
   scheduler::switch_to_scheduler(goroutine_, request::kind::park_unlocking, &word, observed, &lock);
 }
 
+void goroutine_parker::note_wait(const detail::wait_reason& reason) noexcept {
+  goroutine_.reason.store(reason.what, std::memory_order_relaxed);
+  goroutine_.reason_element.store(reason.element, std::memory_order_relaxed);
+  goroutine_.reason_capacity.store(reason.capacity, std::memory_order_relaxed);
+  goroutine_.reason_cases.store(reason.cases, std::memory_order_relaxed);
+}
+
 void goroutine_parker::unpark(std::atomic<std::uint32_t>&) noexcept {
   scheduler::instance().ready(goroutine_);
 }
@@ -1060,12 +1067,7 @@ int scheduler::set_max_procs(int n) {
 namespace csp::detail {
 
 void note_wait(const wait_reason& reason) noexcept {
-  runtime::goroutine* g = runtime::scheduler::current_goroutine();
-  if (g == nullptr) return;
-  g->reason.store(reason.what, std::memory_order_relaxed);
-  g->reason_element.store(reason.element, std::memory_order_relaxed);
-  g->reason_capacity.store(reason.capacity, std::memory_order_relaxed);
-  g->reason_cases.store(reason.cases, std::memory_order_relaxed);
+  if (runtime::goroutine* g = runtime::scheduler::current_goroutine()) g->parker.note_wait(reason);
 }
 
 wake_batch::wake_batch() noexcept { ++runtime::deferred.depth; }

@@ -63,6 +63,7 @@ class goroutine_parker final : public detail::parker {
             detail::steady_time deadline) override;
   void unpark(std::atomic<std::uint32_t>& word) noexcept override;
   bool supports_deadline() const noexcept override { return false; }
+  void note_wait(const detail::wait_reason& reason) noexcept override;
   bool sleeps_before_unlocking() const noexcept override { return true; }
   void park_unlocking(std::atomic<std::uint32_t>& word, std::uint32_t observed,
                       detail::adaptive_mutex& lock) override CSP_RELEASE(lock);

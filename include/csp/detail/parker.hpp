@@ -34,6 +34,8 @@ namespace csp::detail {
 // The bit of a waiter's state word that says "the owner sleeps: wake me".
 inline constexpr std::uint32_t sleeping_bit = 1u << 2;
 
+struct wait_reason;
+
 class parker {
  public:
   virtual void park(std::atomic<std::uint32_t>& word, std::uint32_t observed,
@@ -42,6 +44,11 @@ class parker {
   // Whether park() honours its deadline. A parker that cannot (a goroutine's: it has no
   // timed sleep of its own) gets deadlines from the waiter, through the timer service.
   virtual bool supports_deadline() const noexcept { return true; }
+
+  // Records why the party is about to block, for goroutine dumps and deadlock and leak reports
+  // (a goroutine's parker; a thread's has nowhere to keep it). The parker knows its party, so
+  // this costs no look-up of the current goroutine through thread-local storage.
+  virtual void note_wait(const wait_reason& /*reason*/) noexcept {}
 
   // Go's gopark with an unlock function: for an owner that holds `lock`, the only lock under
   // which anyone may change `word`, and has already put sleeping_bit into it. Releases the lock

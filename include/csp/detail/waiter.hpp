@@ -143,6 +143,9 @@ class waiter {
     if (previous & sleeping_bit) p->unpark(state_);
   }
 
+  // Owner side: records why the owner is about to block (see parker::note_wait).
+  void note_wait(const wait_reason& reason) noexcept { parker_->note_wait(reason); }
+
   // Owner side: gives up unless a partner has decided already. True when it gave up.
   bool try_abort() noexcept {
     std::uint32_t observed = state_.load(std::memory_order_relaxed);

@@ -110,7 +110,7 @@ class channel_core {
         if (deadline_passed(deadline)) return false;
         // Prepare for blocking: from here a receiver or close() may claim `op`.
         senders_.push_back(op);
-        note_wait({wait_reason::kind::chan_send, &typeid(T), capacity()});
+        self.note_wait({wait_reason::kind::chan_send, &typeid(T), capacity()});
         if (deadline == no_deadline) result = section.wait_unlocking(self);
       }
       if (deadline != no_deadline) result = self.wait(deadline);
@@ -156,7 +156,7 @@ class channel_core {
         if (deadline_passed(deadline)) return channel_status::timeout;
         // Prepare for blocking: from here a sender or close() may claim `op`.
         receivers_.push_back(op);
-        note_wait({wait_reason::kind::chan_receive, &typeid(T), capacity()});
+        self.note_wait({wait_reason::kind::chan_receive, &typeid(T), capacity()});
         if (deadline == no_deadline) result = section.wait_unlocking(self);
       }
       if (deadline != no_deadline) result = self.wait(deadline);
