@@ -642,11 +642,9 @@ goroutine* scheduler::find_runnable(machine& m) {
     // then the queues; then runnext after all when its slice is over but nothing else waits.
     goroutine* found = p.tick % 61 == 0 ? global_pop(nullptr) : nullptr;
     bool inherited = false;
-    if (found == nullptr && p.runnext.load(std::memory_order_relaxed) != nullptr &&
-        may_inherit(p)) {
-      found = p.runnext.exchange(nullptr, std::memory_order_acq_rel);
+    if (found == nullptr) {
+      found = inherit_runnext(p);
       inherited = found != nullptr;
-      if (inherited) note_inherited(p);
     }
     if (found == nullptr) found = local_pop(p);
     if (found == nullptr) found = global_pop(&p);
@@ -794,20 +792,28 @@ goroutine* scheduler::direct_successor(machine& m, request::kind what) {
   processor* const p = m.owned;
   if (p == nullptr || m.solo != nullptr) return nullptr;
   if (!p->active.load(std::memory_order_relaxed)) return nullptr;
-  if (p->runnext.load(std::memory_order_relaxed) == nullptr) return nullptr;
   if (p->tick % 61 == 0 && global_size_.load(std::memory_order_relaxed) != 0) return nullptr;
-  if (!may_inherit(*p)) return nullptr;
-  goroutine* const next = p->runnext.exchange(nullptr, std::memory_order_acq_rel);
-  if (next == nullptr) return nullptr;  // a stealer took it meanwhile
-  note_inherited(*p);
+  goroutine* const next = inherit_runnext(*p);
+  if (next == nullptr) return nullptr;
   owner_increment(p->executions, std::memory_order_relaxed);
   return next;
 }
 
-// Whether runnext may run next in the current time slice. Only reads, but for the clock every
-// 64th run: the caller counts the run (note_inherited) after its exchange on runnext, so that
-// the exchange, a locked instruction, does not wait for that store to drain (3% of ping-pong).
-bool scheduler::may_inherit(processor& p) {
+// Takes runnext to run in the current time slice; null when it is empty, a stealer took it, or
+// the slice is over. The run is counted after the exchange: may_inherit() only reads (but for
+// the clock every 64th run), so that the exchange, a locked instruction, does not wait for a
+// store to drain (3% of ping-pong).
+// `inline` here and on may_inherit(): both are on every hand-off, and without it -fPIC leaves
+// them interposable, which keeps the compiler from inlining them.
+inline goroutine* scheduler::inherit_runnext(processor& p) {
+  if (p.runnext.load(std::memory_order_relaxed) == nullptr || !may_inherit(p)) return nullptr;
+  goroutine* const next = p.runnext.exchange(nullptr, std::memory_order_acq_rel);
+  if (next != nullptr) ++p.inherited;
+  return next;
+}
+
+// Whether runnext may run next in the current time slice.
+inline bool scheduler::may_inherit(processor& p) {
   if (p.slice_over) [[unlikely]] {
     return false;
   }
@@ -816,8 +822,6 @@ bool scheduler::may_inherit(processor& p) {
   }
   return slice_goes_on(p);
 }
-
-void scheduler::note_inherited(processor& p) { ++p.inherited; }
 
 // The clock behind may_inherit(), every 64th inherited run. The coarse clock (the kernel's
 // tick, read from the vDSO without the time stamp counter) is precise enough for a 10 ms slice

@@ -238,8 +238,8 @@ class scheduler {
   void execute(machine& m, goroutine& g);
   bool finish_request(machine& m, goroutine& g);
   goroutine* direct_successor(machine& m, request::kind what);
+  static goroutine* inherit_runnext(processor& p);
   static bool may_inherit(processor& p);
-  static void note_inherited(processor& p);
   [[gnu::noinline]] static bool slice_goes_on(processor& p);
   static void begin_slice(processor& p);
   goroutine* find_runnable(machine& m);
