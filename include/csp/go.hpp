@@ -18,10 +18,11 @@
 //   - the runtime starts on first use; plain threads and goroutines share channels freely;
 //   - an exception escaping a goroutine ends the process with a report and exit status 2, as an
 //     unrecovered Go panic does; use error_group (or catch) to handle failures;
-//   - goroutines may move between worker threads whenever they block: thread_local variables
-//     and errno are not preserved across a blocking csp operation. lock_os_thread() pins the
-//     calling goroutine to its current thread (and takes that thread out of the pool) until
-//     the matching unlock_os_thread(), for code that keeps thread-local state;
+//   - goroutines may move between worker threads whenever they block: thread_local variables,
+//     errno and the floating-point environment (fesetround) are not preserved across a
+//     blocking csp operation. lock_os_thread() pins the calling goroutine to its current thread
+//     (and takes that thread out of the pool) until the matching unlock_os_thread(), for code
+//     that keeps thread-local state;
 //   - blocking system calls (file or socket I/O, std::mutex, std::this_thread::sleep_for) block
 //     the worker thread, not just the goroutine: wrap them in csp::blocking(f), which runs f on
 //     a separate, elastic pool of threads while the goroutine parks.

@@ -127,17 +127,16 @@ constexpr std::size_t occupant_word_space = alignof(std::max_align_t);
 void* prepare_stack(std::byte* top, goroutine& g) {
   auto* slots = reinterpret_cast<void**>(top);
 #if defined(__x86_64__)
-  // [mxcsr|fpu cw][r15][r14][r13][r12][rbx][rbp][return address], 16-byte aligned at the base.
-  slots -= 8;
-  const std::uint32_t control[2] = {0x1F80, 0x037F};  // default MXCSR and x87 control word
-  std::memcpy(&slots[0], control, sizeof control);
-  slots[1] = nullptr;                                         // r15
-  slots[2] = nullptr;                                         // r14
-  slots[3] = reinterpret_cast<void*>(&goroutine_main);        // r13: entry
-  slots[4] = &g;                                              // r12: argument
-  slots[5] = nullptr;                                         // rbx
-  slots[6] = nullptr;                                         // rbp
-  slots[7] = reinterpret_cast<void*>(&csp_fiber_trampoline);  // return address
+  // [r15][r14][r13][r12][rbx][rbp][return address]; `top` is 16-byte aligned, so the
+  // trampoline's call enters goroutine_main with the stack aligned as the ABI wants.
+  slots -= 7;
+  slots[0] = nullptr;                                         // r15
+  slots[1] = nullptr;                                         // r14
+  slots[2] = reinterpret_cast<void*>(&goroutine_main);        // r13: entry
+  slots[3] = &g;                                              // r12: argument
+  slots[4] = nullptr;                                         // rbx
+  slots[5] = nullptr;                                         // rbp
+  slots[6] = reinterpret_cast<void*>(&csp_fiber_trampoline);  // return address
 #elif defined(__aarch64__)
   // x19..x30 then d8..d15: 22 slots, 176 bytes.
   slots -= 22;

@@ -20,6 +20,7 @@
 #include <sys/wait.h>
 
 #include <atomic>
+#include <cfenv>
 #include <chrono>
 #include <condition_variable>
 #include <csignal>
@@ -870,6 +871,40 @@ TEST_P(GoroutineLockOsThread, KeepsTheSameThreadAcrossBlockingOperations) {
   auto moved = result.receive_for(patience);
   ASSERT_TRUE(moved);
   EXPECT_EQ(*moved, 0);
+}
+
+// The floating-point environment is the thread's (C11 7.6), and a goroutine switch does not
+// carry it (docs/runtime.md): a goroutine that changes it must hold its thread meanwhile. Then
+// it keeps its rounding mode across blocking operations, and no other goroutine sees it.
+TEST_P(GoroutineLockOsThread, KeepsItsRoundingModeAndLendsItToNobody) {
+  csp::channel<int> feed;
+  csp::channel<int> result(1);
+  csp::channel<int> others_saw(1);
+  csp::go([=] {
+    csp::lock_os_thread();
+    std::fesetround(FE_UPWARD);
+    int lost = 0;
+    for (int i = 0; i < 50; ++i) {
+      (void)feed.receive();
+      lost += std::fegetround() != FE_UPWARD;
+    }
+    std::fesetround(FE_TONEAREST);
+    csp::unlock_os_thread();
+    result.send(lost);
+  });
+  csp::go([=] {
+    int foreign = 0;
+    for (int i = 0; i < 50; ++i) {
+      feed.send(i);
+      foreign += std::fegetround() != FE_TONEAREST;
+    }
+    others_saw.send(foreign);
+  });
+  auto lost = result.receive_for(patience);
+  auto foreign = others_saw.receive_for(patience);
+  ASSERT_TRUE(lost && foreign);
+  EXPECT_EQ(*lost, 0);
+  EXPECT_EQ(*foreign, 0);
 }
 
 TEST_P(GoroutineLockOsThread, NestedLocksCount) {
