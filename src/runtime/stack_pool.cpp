@@ -176,8 +176,10 @@ std::size_t stack_pool::make_fresh(std::size_t size, stack* out, std::size_t wan
       throw std::bad_alloc();
     }
     for (std::size_t i = 0; i < guarded; ++i) {
-      out[i] = stack{static_cast<std::byte*>(base) + i * stride + page, size, true,
-                     first_id + static_cast<std::uint32_t>(i)};
+      out[i] = stack{.bottom = static_cast<std::byte*>(base) + i * stride + page,
+                     .size = size,
+                     .guarded = true,
+                     .id = first_id + static_cast<std::uint32_t>(i)};
     }
     return guarded;
   }
@@ -190,8 +192,10 @@ std::size_t stack_pool::make_fresh(std::size_t size, stack* out, std::size_t wan
   detail::lock_guard lock(state_->mutex);
   auto& slab = state_->slab_free[size];
   for (std::size_t i = slab_stacks; i-- > 0;) {
-    slab.push_back(stack{static_cast<std::byte*>(base) + page + i * size, size - slab_canary_bytes,
-                         false, state_->next_id++});
+    slab.push_back(stack{.bottom = static_cast<std::byte*>(base) + page + i * size,
+                         .size = size - slab_canary_bytes,
+                         .guarded = false,
+                         .id = state_->next_id++});
   }
   return take_back(slab, out, want);
 }

@@ -46,10 +46,11 @@ struct stack {
   std::byte* bottom = nullptr;  // lowest usable address
   std::size_t size = 0;         // usable bytes
   bool guarded = false;
-  std::uint32_t id = 0;  // dense, for the stack's life: its slot in the goroutine registry
   // Whether the registry has this stack's slot already. The pool keeps the flag with the
   // stack, so only a stack's first goroutine pays for registering it.
   bool registered = false;
+  std::uint32_t id = 0;  // dense, for the stack's life: its slot in the goroutine registry
+  // (24 bytes in all: it sits in the first cache line of the goroutine record.)
   std::byte* top() const noexcept { return bottom + size; }
   // What it was asked for, rounded to pages: the pool's key. A slab stack's range holds the
   // canary of the stack above it besides its usable bytes.
