@@ -96,6 +96,9 @@ constexpr auto trim_delay = std::chrono::milliseconds(20);
 constexpr auto time_slice = std::chrono::milliseconds(10);
 // How long a stealer waits before it takes another processor's runnext.
 constexpr auto runnext_grace = std::chrono::microseconds(5);
+// How often the watching idle machine looks at the runnext slots: at first, and at most.
+constexpr auto watch_interval_first = std::chrono::microseconds(50);
+constexpr auto watch_interval_longest = std::chrono::milliseconds(1);
 // How long a thief watches a queue before it judges it, and how long a backlog it leaves to
 // the queue's owner (worth_stealing()).
 constexpr auto steal_window = std::chrono::microseconds(20);
@@ -317,18 +320,26 @@ void scheduler::ready_now(goroutine& g) {
   if (processor* const running = running_processor()) {
     processor& p = *running;
     owner_increment(p.runnext_generation, std::memory_order_relaxed);  // stealers read it
-    // An exchange even into an empty slot, though no stealer could race for it: its full
-    // barrier orders this push before wake_idle_machine()'s read of idle_count_ (Dekker with
-    // go_idle(), which announces itself and then looks at runnext). A plain store would save a
-    // locked instruction, 6% of a goroutine ping-pong (tried), but a machine going idle could
-    // then miss the push and sleep while the goroutine waits behind a long-running one.
     // Only a goroutine that has not run for a while: a partner that ran a switch ago (a
     // ping-pong) is cached, and the prefetches would be its hand-off's cost (8%).
     if (static_cast<std::uint32_t>(p.executions.load(std::memory_order_relaxed)) - g.last_run > 8) {
       prefetch_frames(g);
     }
+    // An exchange even into an empty slot, though no stealer could race for it: its full
+    // barrier orders this push before the reads of watcher_ and idle_count_ below (Dekker with
+    // go_idle() and stop_watching(), which announce themselves and then look at runnext). A
+    // plain store would save a locked instruction, 6% of a goroutine ping-pong (tried), but a
+    // machine going idle could then miss the push and sleep while the goroutine waits behind
+    // a long-running one.
     goroutine* displaced = p.runnext.exchange(&g, std::memory_order_acq_rel);
-    if (displaced != nullptr) local_push(p, *displaced);
+    if (displaced != nullptr) {
+      local_push(p, *displaced);
+    } else if (watcher_.load(std::memory_order_seq_cst) != 0) {
+      // Only g waits, and only for the running goroutine, which usually blocks within
+      // nanoseconds and runs g next: the watcher covers the case where it runs on
+      // (scheduler.hpp). A futex wake here cost a ping-pong on two workers 30%.
+      return;
+    }
   } else {
     global_push(g);
   }
@@ -547,15 +558,45 @@ void scheduler::wake_idle_machine() {
   detail::futex_wake_one(sleeper->wake_word);
 }
 
-bool scheduler::work_visible() {
+bool scheduler::work_visible(bool count_runnext) {
   if (global_size_.load(std::memory_order_seq_cst) != 0) return true;
   const int count = processor_count_.load(std::memory_order_acquire);
   for (int i = 0; i < count; ++i) {
     processor& p = *processors_[i];
     if (p.size_hint.load(std::memory_order_seq_cst) != 0) return true;
-    if (p.runnext.load(std::memory_order_seq_cst) != nullptr) return true;
+    if (count_runnext && p.runnext.load(std::memory_order_seq_cst) != nullptr) return true;
   }
   return false;
+}
+
+// The watcher's look, after an interval asleep: true when some processor's runnext holds the
+// goroutine it held at the last look (its generation unchanged), so that it has waited at
+// least an interval behind a goroutine that does not block.
+bool scheduler::watch_runnexts(machine& m) {
+  const int count = processor_count_.load(std::memory_order_acquire);
+  bool stale = false;
+  for (int i = 0; i < count; ++i) {
+    processor& p = *processors_[i];
+    const std::uint64_t generation = p.runnext_generation.load(std::memory_order_relaxed);
+    if (p.runnext.load(std::memory_order_seq_cst) != nullptr && m.watched[i] == generation) {
+      stale = true;
+    }
+    m.watched[i] = generation;
+  }
+  return stale;
+}
+
+// Gives up the watch. Then, as in go_idle's re-check, looks at runnext: a ready that saw the
+// watcher just before it left woke nobody, and someone must see its goroutine.
+void scheduler::stop_watching() {
+  watcher_.store(0, std::memory_order_seq_cst);
+  const int count = processor_count_.load(std::memory_order_acquire);
+  for (int i = 0; i < count; ++i) {
+    if (processors_[i]->runnext.load(std::memory_order_seq_cst) != nullptr) {
+      wake_idle_machine();
+      return;
+    }
+  }
 }
 
 void scheduler::go_idle(machine& m) {
@@ -565,16 +606,38 @@ void scheduler::go_idle(machine& m) {
     idle_machines_.push_back(&m);
     idle_count_.fetch_add(1, std::memory_order_seq_cst);
   }
-  // Re-check after announcing: a producer that pushed before seeing us idle is seen here.
-  if (work_visible()) {
+  // Takes us off the idle list, to go looking for work; false when a waker did it first (its
+  // wake is on the way: consume it below).
+  auto leave_idle_list = [&] {
     detail::lock_guard guard(idle_lock_);
     auto it = std::find(idle_machines_.begin(), idle_machines_.end(), &m);
-    if (it != idle_machines_.end()) {
-      idle_machines_.erase(it);
-      idle_count_.fetch_sub(1, std::memory_order_seq_cst);
-      return;
+    if (it == idle_machines_.end()) return false;
+    idle_machines_.erase(it);
+    idle_count_.fetch_sub(1, std::memory_order_seq_cst);
+    return true;
+  };
+  // Become the watcher if there is none (scheduler.hpp). With a watcher, us or another, a
+  // goroutine in a runnext does not keep us awake: it is the watcher's. (Else a pair that
+  // readies each other into runnext at every hand-off would keep us spinning for ever.)
+  bool watching_runnexts = false;
+  if (int none = 0; watcher_.compare_exchange_strong(none, 1, std::memory_order_seq_cst)) {
+    try {
+      if (m.watched.empty()) m.watched.assign(static_cast<std::size_t>(max_processors), 0);
+      watching_runnexts = true;
+      watch_runnexts(m);  // the first look only records
+    } catch (const std::bad_alloc&) {
+      stop_watching();
     }
-    // A waker took us off the list: its wake is on the way; consume it below.
+  }
+  std::chrono::nanoseconds watch_interval = watch_interval_first;
+  auto next_watch = std::chrono::steady_clock::now() + watch_interval;
+  // Re-check after announcing: a producer that pushed before seeing us idle is seen here.
+  // Leaving to search ourselves, we need not hand the watch to anyone (stop_watching): the
+  // search sees every runnext, and a searcher that finds other work wakes the next one.
+  if (work_visible(watcher_.load(std::memory_order_seq_cst) == 0)) {
+    if (watching_runnexts) watcher_.store(0, std::memory_order_seq_cst);
+    if (leave_idle_list()) return;
+    watching_runnexts = false;
   }
   // Under csp::run an idle machine looks every grace period for a whole-program deadlock, and
   // reports one seen twice in a row with no progress at all in between: a thread or a timer in
@@ -589,9 +652,28 @@ void scheduler::go_idle(machine& m) {
   std::uint64_t seen_progress = 0;
   auto next_check = std::chrono::steady_clock::now();
   stack_pool& pool = stack_pool::instance();
-  bool idle_long_enough = false;
+  detail::steady_time trim_at = detail::no_deadline;
   while (m.wake_word.load(std::memory_order_acquire) == 0) {
     const auto now = std::chrono::steady_clock::now();
+    if (watching_runnexts) {
+      if (idle_count_.load(std::memory_order_seq_cst) >= active_procs_.load()) {
+        // Every machine idle: nothing fills a runnext without waking someone first.
+        stop_watching();
+        watching_runnexts = false;
+      } else if (now >= next_watch) {
+        if (watch_runnexts(m)) {
+          // A goroutine has waited an interval behind one that does not block: go and take
+          // it (steal() does, after its runnext_grace).
+          watcher_.store(0, std::memory_order_seq_cst);
+          if (leave_idle_list()) return;
+          watching_runnexts = false;
+        } else {
+          watch_interval =
+              std::min<std::chrono::nanoseconds>(watch_interval * 2, watch_interval_longest);
+          next_watch = now + watch_interval;
+        }
+      }
+    }
     const bool watching = run_depth_.load(std::memory_order_seq_cst) != 0;
     if (watching && now >= next_check) {
       const bool dead = deadlocked();
@@ -601,16 +683,21 @@ void scheduler::go_idle(machine& m) {
       seen_progress = now_progress;
       next_check = now + deadlock_grace;
     }
-    const bool trimming = pool.trim_pending();
-    if (trimming && idle_long_enough) {
+    if (!pool.trim_pending()) {
+      trim_at = detail::no_deadline;
+    } else if (trim_at == detail::no_deadline) {
+      trim_at = now + trim_delay;
+    } else if (now >= trim_at) {
       pool.trim();
       continue;
     }
-    detail::steady_time deadline = trimming ? now + trim_delay : detail::no_deadline;
+    detail::steady_time deadline = trim_at;
     if (watching) deadline = std::min(deadline, next_check);
+    if (watching_runnexts) deadline = std::min(deadline, next_watch);
     detail::futex_wait(m.wake_word, 0, deadline);
-    idle_long_enough = trimming && std::chrono::steady_clock::now() >= now + trim_delay;
   }
+  // Woken: the waker counted us as searching, and the search covers every runnext.
+  if (watching_runnexts) watcher_.store(0, std::memory_order_seq_cst);
   m.spinning = true;  // counted in spinning_ by the waker
 }
 

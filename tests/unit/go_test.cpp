@@ -1033,6 +1033,44 @@ TEST_P(GoroutineTwoWorkers, AGoroutineResumesOnAnotherWorkerWhenItsOwnIsBusy) {
   }
 }
 
+// A goroutine readied into runnext by one that then runs on without blocking is not left
+// there while the other worker sleeps: no wake-up is sent for an empty runnext (scheduler.hpp),
+// so it is the watching idle worker that must find and take it.
+TEST_P(GoroutineTwoWorkers, AGoroutineReadiedBehindOneThatDoesNotBlockRunsOnTheIdleWorker) {
+  for (int round = 0; round < 10; ++round) {
+    std::atomic<bool> ran{false};
+    std::atomic<bool> seen{false};
+    csp::channel<int> handoff;
+    csp::wait_group done;
+    done.go([&, handoff] {
+      (void)handoff.receive();
+      ran.store(true);
+    });
+    // The receiver must be parked first, so that the send readies it into runnext.
+    ASSERT_TRUE(eventually([] {
+      return csp::goroutine_dump().find("chan receive") != std::string::npos;
+    })) << "round "
+        << round << ": the receiver never parked";
+    done.go([&, handoff] {
+      // Run a while first, so that the other worker, woken to look for work when this one
+      // started, has given up and sleeps as the watcher: the case where the send wakes
+      // nobody. (Not synchronisation: the assertion holds either way; this only makes the
+      // test cover the watcher, which failing it showed.)
+      const auto settled = steady::now() + 10ms;
+      while (steady::now() < settled) {
+      }
+      handoff.send(1);
+      const auto give_up = steady::now() + patience;
+      while (!ran.load() && steady::now() < give_up) {
+      }
+      seen.store(ran.load());
+    });
+    wait_bounded(done);
+    ASSERT_TRUE(seen.load()) << "round " << round
+                             << ": the readied goroutine waited behind the sender";
+  }
+}
+
 // Stealing takes only a backlog (docs/runtime.md), and a worker stuck in a goroutine that does
 // not block serves nothing: what waits in its queue is stolen. The spawner blocks, its worker
 // runs one of the two spinners (runnext), and the other spinner can only start if the idle
