@@ -93,25 +93,30 @@ class select_case {
 
 // Runs the three passes of Go's selectgo over `count` cases, `at(i)` giving case i, and returns
 // the index of the case taken, or `count` for the default case. `order` has room for `count`.
+// `polled`: the caller has done the first round's pass 1 itself, found nothing ready and no
+// default, and left its poll order of `live` cases in `order`.
 template <class At>
-std::size_t run_select(At&& at, std::size_t count, bool has_default, std::uint32_t* order) {
-  for (;;) {
-    // Poll order: a random permutation of the live cases (inside-out Fisher–Yates), so that
-    // the first ready case found is a uniform choice among the ready ones.
-    std::uint32_t live = 0;
-    for (std::uint32_t i = 0; i < count; ++i) {
-      if (at(i).never_ready()) continue;
-      const std::uint32_t j = live == 0 ? 0 : random_below(live + 1);
-      order[live] = order[j];
-      order[j] = i;
-      ++live;
-    }
+std::size_t run_select(At&& at, std::size_t count, bool has_default, std::uint32_t* order,
+                       bool polled = false, std::uint32_t live = 0) {
+  for (;; polled = false) {
+    if (!polled) {
+      // Poll order: a random permutation of the live cases (inside-out Fisher–Yates), so that
+      // the first ready case found is a uniform choice among the ready ones.
+      live = 0;
+      for (std::uint32_t i = 0; i < count; ++i) {
+        if (at(i).never_ready()) continue;
+        const std::uint32_t j = live == 0 ? 0 : random_below(live + 1);
+        order[live] = order[j];
+        order[j] = i;
+        ++live;
+      }
 
-    // Pass 1: take the first case that can proceed now.
-    for (std::uint32_t k = 0; k < live; ++k) {
-      if (at(order[k]).try_now()) return order[k];
+      // Pass 1: take the first case that can proceed now.
+      for (std::uint32_t k = 0; k < live; ++k) {
+        if (at(order[k]).try_now()) return order[k];
+      }
+      if (has_default) return count;
     }
-    if (has_default) return count;
     if (live == 0) block_forever();
 
     // Pass 2: queue one operation per case, all sharing one waiter, so one CAS picks the winner.
@@ -440,6 +445,53 @@ std::size_t select(Cases&&... cases) {
   }
 
   std::array<std::uint32_t, count> order{};
+  if constexpr (count >= 2) {
+    // Pass 1 of run_select, written out on the cases' own (final) types: no virtual call
+    // between the caller and the channel, which is most of a select that finds a case ready
+    // (SelectAsyncContended). run_select, below, starts again from its own pass 1 only when
+    // nothing was ready, which is the path that blocks anyway.
+    // Calls `visit(c)` for the case that is the `wanted`-th non-default argument.
+    auto at = [&cases...](std::uint32_t wanted, auto&& visit) {
+      std::uint32_t index = 0;
+      (
+          [&]<class C>(C& c) {
+            if constexpr (!detail::is_default_case<std::remove_cvref_t<C>>) {
+              if (index++ == wanted) visit(c);
+            }
+          }(cases),
+          ...);
+    };
+    std::uint32_t live = 0;
+    for (std::uint32_t i = 0; i < count; ++i) {
+      bool nil = false;
+      at(i, [&nil](auto& c) { nil = c.never_ready(); });
+      if (nil) continue;
+      const std::uint32_t j = live == 0 ? 0 : detail::random_below(live + 1);
+      order[live] = order[j];
+      order[j] = i;
+      ++live;
+    }
+    for (std::uint32_t k = 0; k < live; ++k) {
+      bool taken = false;
+      at(order[k], [&taken](auto& c) {
+        if (c.try_now()) {
+          c.run_callback();
+          taken = true;
+        }
+      });
+      if (taken) return position[order[k]];
+    }
+    if constexpr (defaults == 1) {
+      run_default(default_object);
+      return default_position;
+    } else {
+      const std::size_t chosen =
+          detail::run_select([&list](std::size_t i) -> detail::select_case& { return *list[i]; },
+                             count, false, order.data(), /*polled=*/true, live);
+      list[chosen]->run_callback();
+      return position[chosen];
+    }
+  }
   const std::size_t chosen =
       detail::run_select([&list](std::size_t i) -> detail::select_case& { return *list[i]; }, count,
                          defaults == 1, order.data());
