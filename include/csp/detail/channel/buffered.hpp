@@ -57,7 +57,7 @@ class buffered_channel final : public channel_core<T> {
         return true;
       }
     }
-    return base::send(value, deadline);
+    return this->template send_as<buffered_channel>(value, deadline);
   }
 
   bool try_send(T& value) override {
@@ -82,7 +82,7 @@ class buffered_channel final : public channel_core<T> {
         return channel_status::success;
       }
     }
-    return base::receive(out, deadline);
+    return this->template receive_as<buffered_channel>(out, deadline);
   }
 
   channel_status try_receive(std::optional<T>& out) override {
@@ -101,6 +101,7 @@ class buffered_channel final : public channel_core<T> {
   }
 
  private:
+  friend base;  // send_as and receive_as call the hooks below directly
   using ring_result = typename ring<T>::result;
 
   // Runs a fast ring operation; if the ring is full (empty), a plain thread on a machine with

@@ -98,37 +98,7 @@ class channel_core {
   // only looked, and a second one to queue, cost a blocking send two more locked instructions
   // (the lock's CAS and its release's exchange), a sixth of a goroutine ping-pong's hand-off.
   virtual bool send(T& value, steady_time deadline) {
-    waiter self(deadline == no_deadline ? waiter::decided_by::partners_only
-                                        : waiter::decided_by::anyone);
-    operation op{&self, &value};
-    for (;;) {
-      waiter::result result;
-      {
-        channel_section section(*this);
-        if (closed_.load(std::memory_order_relaxed)) throw_panic("send on closed channel");
-        if (send_locked(value, section.wakes)) return true;
-        if (deadline_passed(deadline)) return false;
-        // Prepare for blocking: from here a receiver or close() may claim `op`.
-        senders_.push_back(op);
-        self.note_wait({wait_reason::kind::chan_send, &typeid(T), capacity()});
-        if (deadline == no_deadline) result = section.wait_unlocking(self);
-      }
-      if (deadline != no_deadline) result = self.wait(deadline);
-      if (result.final_phase() == waiter::phase::aborted) {
-        channel_section section(*this);
-        if (op.linked) senders_.remove(op);
-        return false;
-      }
-      switch (result.how()) {
-        case waiter::outcome::success:
-          return true;
-        case waiter::outcome::closed:
-          throw_panic("send on closed channel");
-        case waiter::outcome::retry:
-          self.reset();
-          break;
-      }
-    }
+    return send_as<channel_core>(value, deadline);
   }
 
   // Sends `value` if that needs no waiting. Throws panic_error on a closed channel, as Go's
@@ -144,37 +114,7 @@ class channel_core {
   // drained), or timeout.
   // As send(), one lock section decides and queues.
   virtual channel_status receive(std::optional<T>& out, steady_time deadline) {
-    waiter self(deadline == no_deadline ? waiter::decided_by::partners_only
-                                        : waiter::decided_by::anyone);
-    operation op{&self, &out};
-    for (;;) {
-      waiter::result result;
-      {
-        channel_section section(*this);
-        const channel_status status = receive_locked(out, section.wakes);
-        if (status != channel_status::empty) return status;
-        if (deadline_passed(deadline)) return channel_status::timeout;
-        // Prepare for blocking: from here a sender or close() may claim `op`.
-        receivers_.push_back(op);
-        self.note_wait({wait_reason::kind::chan_receive, &typeid(T), capacity()});
-        if (deadline == no_deadline) result = section.wait_unlocking(self);
-      }
-      if (deadline != no_deadline) result = self.wait(deadline);
-      if (result.final_phase() == waiter::phase::aborted) {
-        channel_section section(*this);
-        if (op.linked) receivers_.remove(op);
-        return channel_status::timeout;
-      }
-      switch (result.how()) {
-        case waiter::outcome::success:
-          return channel_status::success;
-        case waiter::outcome::closed:
-          return channel_status::closed;
-        case waiter::outcome::retry:
-          self.reset();
-          break;
-      }
-    }
+    return receive_as<channel_core>(out, deadline);
   }
 
   // Receives into `out` if that needs no waiting: success, empty or closed.
@@ -231,6 +171,96 @@ class channel_core {
   }
 
  protected:
+  // The bodies of send() and receive(), instantiated by each final flavor for itself (its
+  // send() and receive() overrides call them with Flavor = itself), so that the flavor hooks
+  // they call are direct calls the compiler can inline, not virtual ones: a virtual
+  // send_locked() and capacity() per channel operation were a few percent of a goroutine
+  // hand-off. With Flavor = channel_core the hooks stay virtual.
+  template <class Flavor>
+  bool send_as(T& value, steady_time deadline) {
+    waiter self(deadline == no_deadline ? waiter::decided_by::partners_only
+                                        : waiter::decided_by::anyone);
+    operation op{&self, &value};
+    for (;;) {
+      waiter::result result;
+      {
+        channel_section section(*this);
+        if (closed_.load(std::memory_order_relaxed)) throw_panic("send on closed channel");
+        if (send_locked_as<Flavor>(value, section.wakes)) return true;
+        if (deadline_passed(deadline)) return false;
+        // Prepare for blocking: from here a receiver or close() may claim `op`.
+        senders_.push_back(op);
+        self.note_wait(
+            {wait_reason::kind::chan_send, &typeid(T), static_cast<Flavor&>(*this).capacity()});
+        if (deadline == no_deadline) result = section.wait_unlocking(self);
+      }
+      if (deadline != no_deadline) result = self.wait(deadline);
+      if (result.final_phase() == waiter::phase::aborted) {
+        channel_section section(*this);
+        if (op.linked) senders_.remove(op);
+        return false;
+      }
+      switch (result.how()) {
+        case waiter::outcome::success:
+          return true;
+        case waiter::outcome::closed:
+          throw_panic("send on closed channel");
+        case waiter::outcome::retry:
+          self.reset();
+          break;
+      }
+    }
+  }
+
+  template <class Flavor>
+  channel_status receive_as(std::optional<T>& out, steady_time deadline) {
+    waiter self(deadline == no_deadline ? waiter::decided_by::partners_only
+                                        : waiter::decided_by::anyone);
+    operation op{&self, &out};
+    for (;;) {
+      waiter::result result;
+      {
+        channel_section section(*this);
+        const channel_status status = receive_locked_as<Flavor>(out, section.wakes);
+        if (status != channel_status::empty) return status;
+        if (deadline_passed(deadline)) return channel_status::timeout;
+        // Prepare for blocking: from here a sender or close() may claim `op`.
+        receivers_.push_back(op);
+        self.note_wait(
+            {wait_reason::kind::chan_receive, &typeid(T), static_cast<Flavor&>(*this).capacity()});
+        if (deadline == no_deadline) result = section.wait_unlocking(self);
+      }
+      if (deadline != no_deadline) result = self.wait(deadline);
+      if (result.final_phase() == waiter::phase::aborted) {
+        channel_section section(*this);
+        if (op.linked) receivers_.remove(op);
+        return channel_status::timeout;
+      }
+      switch (result.how()) {
+        case waiter::outcome::success:
+          return channel_status::success;
+        case waiter::outcome::closed:
+          return channel_status::closed;
+        case waiter::outcome::retry:
+          self.reset();
+          break;
+      }
+    }
+  }
+
+  // The flavor's hooks, called directly. The analysis cannot see that the flavor's lock_ is
+  // this->lock_, so the call is unchecked and the requirement is stated here instead.
+  template <class Flavor>
+  bool send_locked_as(T& value, wake_list& wakes)
+      CSP_REQUIRES(lock_) CSP_NO_THREAD_SAFETY_ANALYSIS {
+    return static_cast<Flavor&>(*this).send_locked(value, wakes);
+  }
+  template <class Flavor>
+  channel_status receive_locked_as(std::optional<T>& out, wake_list& wakes)
+      CSP_REQUIRES(lock_) CSP_NO_THREAD_SAFETY_ANALYSIS {
+    return static_cast<Flavor&>(*this).receive_locked(out, wakes);
+  }
+
   // Holds the channel lock for a scope, runs the flavor's prepare/settle hooks right after
   // taking it and right before releasing it, and finishes the collected waiters after
   // releasing it, on every exit path, exceptions included.

@@ -18,7 +18,16 @@ class rendezvous_channel final : public channel_core<T> {
  public:
   rendezvous_channel() noexcept : base(0) {}
 
+  bool send(T& value, steady_time deadline) override {
+    return this->template send_as<rendezvous_channel>(value, deadline);
+  }
+  channel_status receive(std::optional<T>& out, steady_time deadline) override {
+    return this->template receive_as<rendezvous_channel>(out, deadline);
+  }
+
  private:
+  friend base;  // send_as and receive_as call the hooks below directly
+
   bool send_locked(T& value, wake_list& wakes) override CSP_REQUIRES(this->lock_) {
     operation* receiver = this->receivers_.claim_first(nullptr);
     if (receiver == nullptr) return false;
