@@ -254,8 +254,7 @@ void stack_pool::trim() noexcept {
   }
 }
 
-bool stack_pool::canary_intact(const stack& s) noexcept {
-  if (s.guarded) return true;  // the guard page catches an overflow at once
+bool stack_pool::slab_canary_intact(const stack& s) noexcept {
   std::uint64_t any = 0;
   const std::byte* const canary = s.bottom - slab_canary_bytes;
   for (std::size_t i = 0; i < slab_canary_bytes; i += sizeof any) {

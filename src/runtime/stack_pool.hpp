@@ -85,8 +85,9 @@ class stack_pool {
   // Gives the memory of up to a batch of the coldest excess stacks back to the kernel.
   void trim() noexcept;
 
-  // Whether the canary below `s` is intact (always, for a guarded stack).
-  static bool canary_intact(const stack& s) noexcept;
+  // Whether the canary below `s` is intact (always, for a guarded stack). Checked at every
+  // switch out of a goroutine, so the common answer costs no call.
+  static bool canary_intact(const stack& s) noexcept { return s.guarded || slab_canary_intact(s); }
   // Starts loading the canary below `s` into the cache, so that the check when its goroutine
   // switches out does not wait for it: that miss (a cold line on a cold page) was the check's
   // whole cost, 14% of skynet's samples.
@@ -98,6 +99,7 @@ class stack_pool {
   }
 
  private:
+  static bool slab_canary_intact(const stack& s) noexcept;
   stack_pool();
   std::size_t take_warm(std::size_t size, stack* out, std::size_t want);
   std::size_t make_fresh(std::size_t size, stack* out, std::size_t want);
