@@ -326,12 +326,13 @@ void scheduler::ready_now(goroutine& g) {
       prefetch_frames(g);
     }
     // An exchange even into an empty slot, though no stealer could race for it: its full
-    // barrier orders this push before the reads of watcher_ and idle_count_ below (Dekker with
+    // barrier (seq_cst, so that the C++ model says it too, not only x86's locked instruction)
+    // orders this push before the reads of watcher_ and idle_count_ below (Dekker with
     // go_idle() and stop_watching(), which announce themselves and then look at runnext). A
     // plain store would save a locked instruction, 6% of a goroutine ping-pong (tried), but a
     // machine going idle could then miss the push and sleep while the goroutine waits behind
     // a long-running one.
-    goroutine* displaced = p.runnext.exchange(&g, std::memory_order_acq_rel);
+    goroutine* displaced = p.runnext.exchange(&g, std::memory_order_seq_cst);
     if (displaced != nullptr) {
       local_push(p, *displaced);
     } else if (watcher_.load(std::memory_order_seq_cst) != 0) {
