@@ -91,6 +91,25 @@ class select_case {
   ~select_case() = default;
 };
 
+// Draws the poll order: a random permutation of the live cases (inside-out Fisher–Yates), so
+// that the first ready case found is a uniform choice among the ready ones. `never_ready(i)`
+// tells whether case i is on a nil channel. Returns how many cases are live. Always inlined:
+// as a call, the loop and its callback cost SelectUncontended 10% (A/B).
+template <class NeverReady>
+[[gnu::always_inline]] inline std::uint32_t draw_poll_order(std::size_t count,
+                                                            NeverReady&& never_ready,
+                                                            std::uint32_t* order) {
+  std::uint32_t live = 0;
+  for (std::uint32_t i = 0; i < count; ++i) {
+    if (never_ready(i)) continue;
+    const std::uint32_t j = live == 0 ? 0 : random_below(live + 1);
+    order[live] = order[j];
+    order[j] = i;
+    ++live;
+  }
+  return live;
+}
+
 // Runs the three passes of Go's selectgo over `count` cases, `at(i)` giving case i, and returns
 // the index of the case taken, or `count` for the default case. `order` has room for `count`.
 // `polled`: the caller has done the first round's pass 1 itself, found nothing ready and no
@@ -100,16 +119,8 @@ std::size_t run_select(At&& at, std::size_t count, bool has_default, std::uint32
                        bool polled = false, std::uint32_t live = 0) {
   for (;; polled = false) {
     if (!polled) {
-      // Poll order: a random permutation of the live cases (inside-out Fisher–Yates), so that
-      // the first ready case found is a uniform choice among the ready ones.
-      live = 0;
-      for (std::uint32_t i = 0; i < count; ++i) {
-        if (at(i).never_ready()) continue;
-        const std::uint32_t j = live == 0 ? 0 : random_below(live + 1);
-        order[live] = order[j];
-        order[j] = i;
-        ++live;
-      }
+      live = draw_poll_order(
+          count, [&at](std::uint32_t i) { return at(i).never_ready(); }, order);
 
       // Pass 1: take the first case that can proceed now.
       for (std::uint32_t k = 0; k < live; ++k) {
@@ -448,8 +459,8 @@ std::size_t select(Cases&&... cases) {
   if constexpr (count >= 2) {
     // Pass 1 of run_select, written out on the cases' own (final) types: no virtual call
     // between the caller and the channel, which is most of a select that finds a case ready
-    // (SelectAsyncContended). run_select, below, starts again from its own pass 1 only when
-    // nothing was ready, which is the path that blocks anyway.
+    // (SelectAsyncContended). When nothing was ready, run_select goes on from pass 2 with
+    // this poll order, so the path that blocks polls each case once.
     // Calls `visit(c)` for the case that is the `wanted`-th non-default argument.
     auto at = [&cases...](std::uint32_t wanted, auto&& visit) {
       std::uint32_t index = 0;
@@ -461,16 +472,14 @@ std::size_t select(Cases&&... cases) {
           }(cases),
           ...);
     };
-    std::uint32_t live = 0;
-    for (std::uint32_t i = 0; i < count; ++i) {
-      bool nil = false;
-      at(i, [&nil](auto& c) { nil = c.never_ready(); });
-      if (nil) continue;
-      const std::uint32_t j = live == 0 ? 0 : detail::random_below(live + 1);
-      order[live] = order[j];
-      order[j] = i;
-      ++live;
-    }
+    const std::uint32_t live = detail::draw_poll_order(
+        count,
+        [&at](std::uint32_t i) {
+          bool nil = false;
+          at(i, [&nil](auto& c) { nil = c.never_ready(); });
+          return nil;
+        },
+        order.data());
     for (std::uint32_t k = 0; k < live; ++k) {
       bool taken = false;
       at(order[k], [&taken](auto& c) {

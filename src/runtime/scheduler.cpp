@@ -587,17 +587,12 @@ bool scheduler::watch_runnexts(machine& m) {
   return stale;
 }
 
-// Gives up the watch. Then, as in go_idle's re-check, looks at runnext: a ready that saw the
-// watcher just before it left woke nobody, and someone must see its goroutine.
+// Gives up the watch. Then, as in go_idle's re-check, looks for work, runnext included: a
+// ready that saw the watcher just before it left woke nobody, and someone must see its
+// goroutine.
 void scheduler::stop_watching() {
   watcher_.store(0, std::memory_order_seq_cst);
-  const int count = processor_count_.load(std::memory_order_acquire);
-  for (int i = 0; i < count; ++i) {
-    if (processors_[i]->runnext.load(std::memory_order_seq_cst) != nullptr) {
-      wake_idle_machine();
-      return;
-    }
-  }
+  if (work_visible()) wake_idle_machine();
 }
 
 void scheduler::go_idle(machine& m) {
@@ -826,16 +821,22 @@ void scheduler::solo_loop(machine& m) {
   }
 }
 
+// What holds as `g` starts to run on `m`, switched to by the scheduler loop or straight from
+// another goroutine.
+static void start_running(machine& m, goroutine& g) noexcept {
+  m.current = &g;
+  if (m.owned != nullptr) {
+    g.last_run = static_cast<std::uint32_t>(m.owned->executions.load(std::memory_order_relaxed));
+  }
+  stack_pool::prefetch_canary(g.stack_memory);
+  g.status.store(goroutine_status::running, std::memory_order_relaxed);
+  detail::set_current_parker(&g.parker);
+}
+
 void scheduler::execute(machine& m, goroutine& first) {
   goroutine* g = &first;
   do {
-    m.current = g;
-    if (m.owned != nullptr) {
-      g->last_run = static_cast<std::uint32_t>(m.owned->executions.load(std::memory_order_relaxed));
-    }
-    stack_pool::prefetch_canary(g->stack_memory);
-    g->status.store(goroutine_status::running, std::memory_order_relaxed);
-    detail::set_current_parker(&g->parker);
+    start_running(m, *g);
     before_switch(m.scheduler_fiber, g->fiber, false);
     csp_fiber_switch(&m.scheduler_sp, g->sp);
     after_switch(m.scheduler_fiber, nullptr);
@@ -862,12 +863,7 @@ void scheduler::switch_to_scheduler(goroutine& g, request::kind what,
     // Straight to the goroutine the scheduler would run next: one switch instead of two, and
     // no pass through the scheduling loop. `next` finishes our request (resumed()).
     m.previous = &g;
-    m.current = next;
-    next->last_run =
-        static_cast<std::uint32_t>(m.owned->executions.load(std::memory_order_relaxed));
-    stack_pool::prefetch_canary(next->stack_memory);
-    next->status.store(goroutine_status::running, std::memory_order_relaxed);
-    detail::set_current_parker(&next->parker);
+    start_running(m, *next);
     before_switch(g.fiber, next->fiber, exiting);
     csp_fiber_switch(&g.sp, next->sp);
   } else {
@@ -912,9 +908,9 @@ goroutine* scheduler::direct_successor(machine& m, request::kind what) {
 // the slice is over. The run is counted after the exchange: may_inherit() only reads (but for
 // the clock every 64th run), so that the exchange, a locked instruction, does not wait for a
 // store to drain (3% of ping-pong).
-// `inline` here and on may_inherit(): both are on every hand-off, and without it -fPIC leaves
-// them interposable, which keeps the compiler from inlining them.
-inline goroutine* scheduler::inherit_runnext(processor& p) {
+// Both are on every hand-off and meant to be inlined; -fno-semantic-interposition
+// (CMakeLists.txt) lets GCC do so under -fPIC.
+goroutine* scheduler::inherit_runnext(processor& p) {
   if (p.runnext.load(std::memory_order_relaxed) == nullptr || !may_inherit(p)) return nullptr;
   goroutine* const next = p.runnext.exchange(nullptr, std::memory_order_acq_rel);
   if (next != nullptr) ++p.inherited;
@@ -922,7 +918,7 @@ inline goroutine* scheduler::inherit_runnext(processor& p) {
 }
 
 // Whether runnext may run next in the current time slice.
-inline bool scheduler::may_inherit(processor& p) {
+bool scheduler::may_inherit(processor& p) {
   if (p.slice_over) [[unlikely]] {
     return false;
   }

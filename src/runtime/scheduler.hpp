@@ -27,7 +27,8 @@
 //     wakes nobody (a futex wake per ready cost a ping-pong on two workers 30%); the watcher
 //     sleeps with a timeout (50 µs, doubling to 1 ms while it finds nothing) and takes a
 //     runnext that sat unchanged for a whole interval. It watches only while some machine
-//     runs goroutines, and hands the duty back (wakes one) when it leaves.
+//     runs goroutines. When it leaves to search, its search covers every runnext; when it
+//     stops because every machine is idle, it looks once more and wakes one if work shows.
 //   - goroutines migrate between machines when stolen: thread_local state and errno are not
 //     preserved across a blocking operation (lock_os_thread() pins a goroutine; see go.hpp).
 //

@@ -140,8 +140,8 @@ class waiter {
     }
     // Read before the exchange too: after it the owner may have returned, and a new waiter
     // (say a plain send's, partners_only) may sit at this address. Reading the field after
-    // the exchange made this assertion fail in about 1% of SelectAsyncContended/threads runs
-    // of an assertion-enabled build, with nothing wrong but the assertion.
+    // the exchange made this assertion fail, rarely, in SelectAsyncContended/threads runs of
+    // an assertion-enabled build, with nothing wrong but the assertion.
     [[maybe_unused]] const phase expected = partners_only_ ? phase::waiting : phase::claimed;
     const std::uint32_t previous = state_.exchange(final_state, std::memory_order_acq_rel);
     assert(phase_of(previous) == expected);
