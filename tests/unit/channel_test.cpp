@@ -17,6 +17,7 @@
 // bounded polls give up after `patience`; the test main's watchdog catches the rest.
 #include <gtest/gtest.h>
 #include <linux/futex.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -249,6 +250,45 @@ TEST(ChannelConstruction, LargeCapacityThatFitsIsFine) {
   EXPECT_EQ(c.capacity(), std::size_t{1} << 20);
   c.send(1);
   EXPECT_EQ(c.receive(), 1);
+}
+
+// A large buffer's memory is committed as it is used, one page fault per page, taken by a
+// write. A read of an untouched page would map the kernel's zero page there, and the write
+// after it would fault again and replace it, flushing the TLB of every core the process runs
+// on. Both ends may be first on a page: the sender when the buffer fills, the receiver when
+// it polls an empty one.
+TEST(ChannelBuffered, ALargeBufferFaultsEachPageInOnce) {
+#if defined(__SANITIZE_THREAD__)
+  GTEST_SKIP() << "ThreadSanitizer's shadow memory faults in beside every page";
+#else
+  constexpr std::size_t capacity = std::size_t{1} << 18;
+  constexpr std::size_t pages = capacity * 2 * sizeof(std::int64_t) / 4096;  // 16-byte slots
+  const auto minor_faults = [] {
+    rusage usage{};
+    ::getrusage(RUSAGE_THREAD, &usage);
+    return static_cast<std::size_t>(usage.ru_minflt);
+  };
+  {
+    csp::channel<std::int64_t> filled(capacity);
+    const std::size_t before = minor_faults();
+    for (std::size_t i = 0; i < capacity; ++i) {
+      ASSERT_TRUE(filled.try_send(static_cast<std::int64_t>(i)));
+    }
+    const std::size_t faults = minor_faults() - before;
+    EXPECT_LE(faults, pages + pages / 2) << "senders first on " << pages << " pages";
+  }
+  {
+    csp::channel<std::int64_t> polled(capacity);
+    const std::size_t before = minor_faults();
+    for (std::size_t i = 0; i < capacity; ++i) {
+      ASSERT_EQ(polled.try_receive().status, csp::channel_status::empty);
+      ASSERT_TRUE(polled.try_send(static_cast<std::int64_t>(i)));
+      ASSERT_EQ(polled.try_receive().value, static_cast<std::int64_t>(i));
+    }
+    const std::size_t faults = minor_faults() - before;
+    EXPECT_LE(faults, pages + pages / 2) << "receivers first on " << pages << " pages";
+  }
+#endif
 }
 
 TEST(ChannelConstruction, PanicErrorIsALogicError) {

@@ -84,6 +84,7 @@ class ring {
       tail_ = &spread_tail_;
     }
     slots_ = reinterpret_cast<slot*>(base + slots_offset);
+    lazy_pages_ = !compact;
   }
 
   // Destroys the values still in the ring; nobody may use it any more.
@@ -115,6 +116,7 @@ class ring {
       const std::uint64_t position = tail & ~slow_bit;
       const std::size_t i = index(position);
       slot& s = slots_[i];
+      if (position < one_lap_) write_fault(i);
       const std::uint64_t stamp = load_stamp(i, std::memory_order_acquire);
       if (stamp == position) {
         if constexpr (Locked) {
@@ -156,6 +158,7 @@ class ring {
       const std::uint64_t position = head & ~slow_bit;
       const std::size_t i = index(position);
       slot& s = slots_[i];
+      if (position < one_lap_) write_fault(i);
       const std::uint64_t stamp = load_stamp(i, std::memory_order_acquire);
       if (stamp == position + step) {
         T& value = *std::launder(reinterpret_cast<T*>(s.storage));
@@ -231,6 +234,24 @@ class ring {
   };
   static_assert(std::atomic<std::uint64_t>::is_always_lock_free);
 
+  // Called on the first lap, before slot i's stamp is read. A large ring's slots come from
+  // calloc as untouched pages of a fresh mapping: a first read there maps the kernel's shared
+  // zero page, and the first write must then replace it, which flushes that address from the
+  // TLB of every core that runs the process (an inter-processor interrupt, a VM exit on a
+  // virtual machine: 7% of the samples of the spawn benchmark, whose 100,000-slot ring is
+  // used for one lap). So the first access to each page writes: a compare-exchange of a fresh
+  // stamp (zero) with zero, which changes nothing and is atomic with any other access. Not a
+  // fetch_add(0): clang compiles that to a plain load. A stamp that is no longer zero was
+  // written, so its page is writable already.
+  void write_fault(std::size_t i) noexcept {
+    constexpr std::uintptr_t small_page = 4096;  // a larger page only makes this run more often
+    if (lazy_pages_ &&
+        (reinterpret_cast<std::uintptr_t>(&slots_[i]) & (small_page - 1)) < sizeof(slot)) {
+      std::uint64_t fresh = 0;
+      slots_[i].stored_stamp.compare_exchange_strong(fresh, 0, std::memory_order_relaxed);
+    }
+  }
+
   std::uint64_t load_stamp(std::size_t i, std::memory_order order) const noexcept {
     return slots_[i].stored_stamp.load(order) + i * step;
   }
@@ -283,7 +304,8 @@ class ring {
   // so they must not share a line with anything the channel writes (its lock, its queues).
   alignas(cache_line) const std::size_t capacity_;
   std::uint64_t one_lap_ = 0;
-  void* block_ = nullptr;  // the allocation that holds the slots (and a compact ring's positions)
+  void* block_ = nullptr;    // the allocation that holds the slots (and a compact ring's positions)
+  bool lazy_pages_ = false;  // whether the slots may lie on pages nobody touched (write_fault)
   std::atomic<std::uint64_t>* head_ = nullptr;
   std::atomic<std::uint64_t>* tail_ = nullptr;
   slot* slots_ = nullptr;
