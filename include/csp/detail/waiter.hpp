@@ -99,7 +99,7 @@ class waiter {
 
   explicit waiter(parker& p = current_parker()) noexcept : parker_(&p) {}
   explicit waiter(decided_by who, parker& p = current_parker()) noexcept
-      : parker_(&p), partners_only_(who == decided_by::partners_only) {}
+      : partners_only_(who == decided_by::partners_only), parker_(&p) {}
   waiter(const waiter&) = delete;
   waiter& operator=(const waiter&) = delete;
 
@@ -247,12 +247,13 @@ class waiter {
     return static_cast<phase>(word & phase_mask);
   }
 
+  // 16 bytes in all: the flags fill what would be padding after the state word.
   std::atomic<std::uint32_t> state_{0};
-  parker* parker_;
   const bool partners_only_ = false;
   // Set by the owner under the channel lock before a partner can see the waiter, read by that
   // partner after taking the same lock.
   bool asleep_under_lock_ = false;
+  parker* parker_;
 };
 
 // One queued channel operation of a waiter: a plain send or receive has one, a select has one
@@ -262,9 +263,19 @@ struct operation {
   // Send: the T the partner moves from. Receive: the std::optional<T> the partner fills.
   void* slot = nullptr;
   std::uint32_t case_index = 0;
+  bool linked = false;  // beside case_index, in what would be padding: 40 bytes in all
   operation* prev = nullptr;
   operation* next = nullptr;
-  bool linked = false;
+};
+
+// The waiter and the one operation of a plain blocking send or receive, on one cache line
+// (56 bytes). The partner that completes it reads the operation and then the waiter, both on
+// the owner's stack; in a long chain of goroutines (the sieve) that stack is cold, and apart
+// they were two misses in a row.
+struct alignas(64) single_operation {
+  single_operation(waiter::decided_by who, void* slot) noexcept : self(who), op{&self, slot} {}
+  waiter self;
+  operation op;
 };
 
 // A FIFO of operations, intrusive so that queuing never allocates. Guarded by its channel's

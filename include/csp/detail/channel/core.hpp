@@ -178,9 +178,11 @@ class channel_core {
   // hand-off. With Flavor = channel_core the hooks stay virtual.
   template <class Flavor>
   bool send_as(T& value, steady_time deadline) {
-    waiter self(deadline == no_deadline ? waiter::decided_by::partners_only
-                                        : waiter::decided_by::anyone);
-    operation op{&self, &value};
+    single_operation blocked(
+        deadline == no_deadline ? waiter::decided_by::partners_only : waiter::decided_by::anyone,
+        &value);
+    waiter& self = blocked.self;
+    operation& op = blocked.op;
     for (;;) {
       waiter::result result;
       {
@@ -214,9 +216,11 @@ class channel_core {
 
   template <class Flavor>
   channel_status receive_as(std::optional<T>& out, steady_time deadline) {
-    waiter self(deadline == no_deadline ? waiter::decided_by::partners_only
-                                        : waiter::decided_by::anyone);
-    operation op{&self, &out};
+    single_operation blocked(
+        deadline == no_deadline ? waiter::decided_by::partners_only : waiter::decided_by::anyone,
+        &out);
+    waiter& self = blocked.self;
+    operation& op = blocked.op;
     for (;;) {
       waiter::result result;
       {
@@ -298,7 +302,7 @@ class channel_core {
 
   // For a flavor that overrides prepare_locked and settle_locked.
   channel_core(std::size_t capacity, bool has_hooks) noexcept
-      : capacity_(capacity), has_hooks_(has_hooks) {}
+      : has_hooks_(has_hooks), capacity_(capacity) {}
 
   // Called right after the lock is taken, before anything is inspected, and right before it
   // is released, after everything is done (the buffered flavor switches its ring to the lock
@@ -343,15 +347,21 @@ class channel_core {
     wakes.add(op.owner, waiter::outcome::success);
   }
 
-  const std::size_t capacity_;
+  // What a blocking send or receive touches comes first, in 60 bytes after the vtable
+  // pointer: the lock and both queues, so that it spans two cache lines at most. In the
+  // sieve's chain a hand-off finds its channel cold, and a queue head on another line than the
+  // lock is a second miss in a row. (Aligning the object to a line as well, so that it takes
+  // one, was no faster in A/B and cost each channel 80 bytes.)
+  adaptive_mutex lock_;
+  std::atomic<bool> closed_{false};  // written under lock_
   const bool has_hooks_ = false;
+  wait_queue senders_ CSP_GUARDED_BY(lock_);
+  wait_queue receivers_ CSP_GUARDED_BY(lock_);
+  // Then what the fast paths (try_ on a buffered or timer channel) read.
+  const std::size_t capacity_;
   // Values a receiver can take without a partner (the ring's, or a timer's pending tick);
   // written under lock_, read without it by size() and the fast paths.
   std::atomic<std::size_t> count_{0};
-  std::atomic<bool> closed_{false};  // written under lock_
-  adaptive_mutex lock_;
-  wait_queue senders_ CSP_GUARDED_BY(lock_);
-  wait_queue receivers_ CSP_GUARDED_BY(lock_);
 
  private:
   // The lock-free answers of the non-blocking operations (Go's chansend / chanrecv fast path).
