@@ -679,6 +679,12 @@ void scheduler::go_idle(machine& m) {
       seen_progress = now_progress;
       next_check = now + deadlock_grace;
     }
+    if (pool.prefault_wanted()) {
+      // A machine about to sleep finishes the prefaulting first, a batch at a time, looking
+      // for a wake-up in between (stack_pool::prefault).
+      pool.prefault();
+      continue;
+    }
     if (!pool.trim_pending()) {
       trim_at = detail::no_deadline;
     } else if (trim_at == detail::no_deadline) {
@@ -760,11 +766,14 @@ goroutine* scheduler::find_runnable(machine& m) {
       spinning_.fetch_add(1, std::memory_order_seq_cst);
     }
     const auto until = std::chrono::steady_clock::now() + spin_duration;
+    stack_pool& pool = stack_pool::instance();
     do {
       found = steal(p);
       if (found == nullptr) found = global_pop(&p);
       if (found == nullptr) found = p.runnext.exchange(nullptr, std::memory_order_acq_rel);
       if (found == nullptr) found = local_pop(p);
+      // A burst of go() is taking fresh stacks: fault some in for it (stack_pool::prefault).
+      if (found == nullptr && pool.prefault_wanted()) pool.prefault();
     } while (found == nullptr && std::chrono::steady_clock::now() < until &&
              p.active.load(std::memory_order_relaxed));
     stop_spinning(found != nullptr);

@@ -27,6 +27,9 @@ constexpr std::size_t slab_stacks = 64;
 // goroutine exit in bursts of spawns: 12 us per go() with two spawners on 2 cores.
 constexpr std::size_t warm_stacks_per_size = 4096;
 constexpr std::size_t trim_batch = 256;
+// prefault(): stacks faulted in per call, ~10 us of work, so that the idle machine that calls it
+// soon looks for goroutines again.
+constexpr std::size_t prefault_batch = 4;
 
 std::size_t page_size() {
   static const std::size_t size = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
@@ -107,7 +110,12 @@ stack stack_pool::allocate(std::size_t size, stack_cache* cache) {
       // with fresh stacks made in one go.
       constexpr std::size_t want = stack_cache::capacity / 2;
       cache->count = take_warm(size, cache->entries, want);
-      if (cache->count == 0) cache->count = make_fresh(size, cache->entries, want);
+      if (cache->count == 0) {
+        cache->count = make_fresh(size, cache->entries, want);
+        made_by_go_.fetch_add(cache->count, std::memory_order_relaxed);
+        returned_at_fresh_.store(returned_.load(std::memory_order_relaxed),
+                                 std::memory_order_relaxed);
+      }
       // The cache hands out from its end; the batch came in the order the pool hands out
       // stacks one by one (the warmest first; a fresh slab's from the bottom up), which the
       // reversal keeps. Bottom up matters: a slab stack's canary lies in the page of the one
@@ -130,7 +138,7 @@ std::size_t stack_pool::take_warm(std::size_t size, stack* out, std::size_t want
   const std::size_t before = cached.size();
   const std::size_t got = take_back(cached, out, want);
   state_->warm_excess -= excess_of(before) - excess_of(cached.size());
-  excess_.store(state_->warm_excess, std::memory_order_relaxed);
+  publish_counts_locked();
   return got;
 }
 
@@ -211,8 +219,9 @@ void stack_pool::release(stack s, stack_cache* cache) noexcept {
       cached.insert(cached.end(), cache->entries, cache->entries + give);
       std::copy(cache->entries + give, cache->entries + cache->count, cache->entries);
       cache->count -= give;
+      returned_.fetch_add(give, std::memory_order_relaxed);
       state_->warm_excess += excess_of(cached.size()) - excess_of(before);
-      excess_.store(state_->warm_excess, std::memory_order_relaxed);
+      publish_counts_locked();
     }
     cache->entries[cache->count++] = s;
     return;
@@ -220,10 +229,44 @@ void stack_pool::release(stack s, stack_cache* cache) noexcept {
   detail::lock_guard lock(state_->mutex);
   auto& cached = state_->free[s.size_class()];
   cached.push_back(s);  // may allocate; std::bad_alloc here ends the process, as in Go
-  if (cached.size() > warm_stacks_per_size) {
-    ++state_->warm_excess;
-    excess_.store(state_->warm_excess, std::memory_order_relaxed);
+  returned_.fetch_add(1, std::memory_order_relaxed);
+  if (cached.size() > warm_stacks_per_size) ++state_->warm_excess;
+  publish_counts_locked();
+}
+
+// The lock-free copies that prefault_wanted() and trim_pending() read; with the lock held.
+void stack_pool::publish_counts_locked() noexcept {
+  excess_.store(state_->warm_excess, std::memory_order_relaxed);
+  const auto found = state_->free.find(default_stack_size);
+  warm_default_.store(found == state_->free.end() ? 0 : found->second.size(),
+                      std::memory_order_relaxed);
+}
+
+void stack_pool::prefault() noexcept {
+  stack batch[prefault_batch];
+  std::size_t count = 0;
+  try {
+    count = make_fresh(default_stack_size, batch, prefault_batch);
+  } catch (const std::bad_alloc&) {
+    // Out of address space or mappings: go() will meet the error itself. Want no more.
+    prefaulted_.store(made_by_go_.load(std::memory_order_relaxed), std::memory_order_relaxed);
+    return;
   }
+  prefaulted_.fetch_add(count, std::memory_order_relaxed);
+  // A write, not a read: a read would map the zero page, which go()'s write would then have to
+  // replace (a TLB shootdown of every core). Zero is what the page holds already, and all a
+  // slab stack's canary (in the same page, for the stack above) may hold.
+  for (std::size_t i = 0; i < count; ++i) {
+    std::atomic_ref<std::byte>(*(batch[i].top() - 1))
+        .store(std::byte{0}, std::memory_order_relaxed);
+  }
+  detail::lock_guard lock(state_->mutex);
+  auto& cached = state_->free[default_stack_size];
+  const std::size_t before = cached.size();
+  // At the front: take_warm() hands out from the back, stacks whose pages are cached too.
+  cached.insert(cached.begin(), batch, batch + count);
+  state_->warm_excess += excess_of(cached.size()) - excess_of(before);
+  publish_counts_locked();
 }
 
 void stack_pool::trim() noexcept {
@@ -241,7 +284,7 @@ void stack_pool::trim() noexcept {
       state_->warm_excess -= take;
       if (count == trim_batch) break;
     }
-    excess_.store(state_->warm_excess, std::memory_order_relaxed);
+    publish_counts_locked();
   }
   // Outside the lock: each call may interrupt every core to flush its TLB.
   // The length rounds up to whole pages: a slab stack's last page holds the canary of the stack

@@ -7,6 +7,9 @@
 // of a size, idle machines trim the coldest (trim(): their memory goes back to the kernel,
 // their address range and guard page stay for reuse), so a burst of goroutines leaves no
 // lasting memory behind and costs no system call while it runs. Stacks are never unmapped.
+// The other way round, while a burst of goroutines that stay alive takes fresh stacks, idle
+// machines fault in the top pages of the next few (prefault()), so that the spawner does not
+// take every page fault itself.
 //
 // Overflow protection, in the default configuration:
 //   - guarded stacks: a PROT_NONE page below the stack, so an overflow faults at once. Each
@@ -80,6 +83,27 @@ class stack_pool {
   stack allocate(std::size_t size, stack_cache* cache = nullptr);
   void release(stack s, stack_cache* cache = nullptr) noexcept;
 
+  // Whether prefault() has work: go() had to make fresh stacks of the default size, and no
+  // goroutine has given a stack back to the pool since (a burst of goroutines that stay alive);
+  // fewer warm ones wait than one refill of a processor's cache; and prefault() has made fewer
+  // than go() made itself. Cheap; no lock.
+  bool prefault_wanted() const noexcept {
+    return returned_.load(std::memory_order_relaxed) ==
+               returned_at_fresh_.load(std::memory_order_relaxed) &&
+           warm_default_.load(std::memory_order_relaxed) < stack_cache::capacity / 2 &&
+           prefaulted_.load(std::memory_order_relaxed) <
+               made_by_go_.load(std::memory_order_relaxed);
+  }
+  // Faults in the top page of a few fresh default-size stacks and pools them as warm; for an
+  // idle machine to call while prefault_wanted(). The first touch of a fresh stack is a page
+  // fault (a few microseconds, most of it zeroing the page), and in a burst of new goroutines
+  // that stay alive the goroutine that spawns them takes every one in turn, while the other
+  // machines spin with nothing to do (parked: 0.66-0.73x with it). A burst whose goroutines
+  // exit refills the pool with their stacks and needs none: the machine that runs those
+  // goroutines spins often and briefly, and faulting pages there delayed them (spawn 1.24x
+  // slower, and more memory, when only go()'s count bounded it).
+  void prefault() noexcept;
+
   // Whether trim() has work: more stacks pooled than are kept warm. Cheap; no lock.
   bool trim_pending() const noexcept { return excess_.load(std::memory_order_relaxed) != 0; }
   // Gives the memory of up to a batch of the coldest excess stacks back to the kernel.
@@ -106,6 +130,12 @@ class stack_pool {
   struct state;
   state* state_;
   std::atomic<std::size_t> excess_{0};  // a copy of state::warm_excess, for trim_pending()
+  void publish_counts_locked() noexcept;
+  std::atomic<std::size_t> warm_default_{0};       // a copy of state::free's default-size count
+  std::atomic<std::size_t> made_by_go_{0};         // fresh default-size stacks allocate() made
+  std::atomic<std::size_t> returned_{0};           // stacks given back to the shared pool
+  std::atomic<std::size_t> returned_at_fresh_{0};  // returned_ when allocate() last made some
+  std::atomic<std::size_t> prefaulted_{0};         // stacks prefault() made
 };
 
 }  // namespace csp::runtime

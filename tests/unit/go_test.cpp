@@ -17,6 +17,7 @@
 // that lock_os_thread() keeps a goroutine on one thread (and with it its thread_local state).
 #include <gtest/gtest.h>
 #include <sched.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 
 #include <atomic>
@@ -1102,6 +1103,46 @@ TEST_P(GoroutineTwoWorkers, AStuckWorkersQueueIsStolen) {
     ASSERT_TRUE(both.load()) << "round " << round
                              << ": the second spinner started only after the first gave up";
   }
+}
+
+// A burst of goroutines that stay alive takes fresh stacks, whose first touch is a page fault
+// in the goroutine that spawns them; an idle worker faults the next ones in ahead of it
+// (stack_pool::prefault). The spawner first takes every warm stack there is (other tests leave
+// some), then, after pauses that let the idle worker catch up, spawns a few more: some round of
+// them must cost its own thread fewer faults than it has goroutines. (Without the prefaulting,
+// each costs one. A spawner does not switch threads while it does not block, so the count of
+// its thread is its own.)
+TEST_P(GoroutineTwoWorkers, IdleWorkersFaultInStacksForABurstOfGoroutines) {
+  if (csp_test::sanitized) {
+    GTEST_SKIP() << "the sanitizers' shadow memory faults in beside every stack";
+  }
+  const auto minor_faults = [] {
+    rusage usage{};
+    ::getrusage(RUSAGE_THREAD, &usage);
+    return static_cast<long>(usage.ru_minflt);
+  };
+  csp::channel<int> gate;
+  csp::wait_group parked;
+  std::atomic<bool> fewer{false};
+  std::string rounds;
+  csp::wait_group done;
+  done.go([&] {
+    for (int i = 0; i < 6000; ++i) parked.go([gate] { (void)gate.receive(); });
+    constexpr long burst = 8;
+    const auto give_up = steady::now() + patience / 2;  // within wait_bounded()'s patience
+    while (!fewer.load() && steady::now() < give_up) {
+      csp::sleep_for(2ms);
+      const long before = minor_faults();
+      for (long i = 0; i < burst; ++i) parked.go([gate] { (void)gate.receive(); });
+      const long faults = minor_faults() - before;
+      if (rounds.size() < 200) rounds += std::to_string(faults) + " ";
+      if (faults < burst / 2) fewer.store(true);
+    }
+  });
+  wait_bounded(done);
+  gate.close();
+  wait_bounded(parked);
+  EXPECT_TRUE(fewer.load()) << "faults per round of 8 goroutines: " << rounds;
 }
 
 TEST_P(GoroutineTwoWorkers, ManyGoroutinesComputeCorrectlyWhileMigrating) {
