@@ -112,9 +112,9 @@ stack stack_pool::allocate(std::size_t size, stack_cache* cache) {
       cache->count = take_warm(size, cache->entries, want);
       if (cache->count == 0) {
         cache->count = make_fresh(size, cache->entries, want);
-        made_by_go_.fetch_add(cache->count, std::memory_order_relaxed);
-        returned_at_fresh_.store(returned_.load(std::memory_order_relaxed),
-                                 std::memory_order_relaxed);
+        prefault_credit_.fetch_add(static_cast<std::ptrdiff_t>(cache->count),
+                                   std::memory_order_relaxed);
+        returned_since_fresh_.store(false, std::memory_order_relaxed);
       }
       // The cache hands out from its end; the batch came in the order the pool hands out
       // stacks one by one (the warmest first; a fresh slab's from the bottom up), which the
@@ -219,7 +219,7 @@ void stack_pool::release(stack s, stack_cache* cache) noexcept {
       cached.insert(cached.end(), cache->entries, cache->entries + give);
       std::copy(cache->entries + give, cache->entries + cache->count, cache->entries);
       cache->count -= give;
-      returned_.fetch_add(give, std::memory_order_relaxed);
+      returned_since_fresh_.store(true, std::memory_order_relaxed);
       state_->warm_excess += excess_of(cached.size()) - excess_of(before);
       publish_counts_locked();
     }
@@ -229,7 +229,7 @@ void stack_pool::release(stack s, stack_cache* cache) noexcept {
   detail::lock_guard lock(state_->mutex);
   auto& cached = state_->free[s.size_class()];
   cached.push_back(s);  // may allocate; std::bad_alloc here ends the process, as in Go
-  returned_.fetch_add(1, std::memory_order_relaxed);
+  returned_since_fresh_.store(true, std::memory_order_relaxed);
   if (cached.size() > warm_stacks_per_size) ++state_->warm_excess;
   publish_counts_locked();
 }
@@ -249,10 +249,10 @@ void stack_pool::prefault() noexcept {
     count = make_fresh(default_stack_size, batch, prefault_batch);
   } catch (const std::bad_alloc&) {
     // Out of address space or mappings: go() will meet the error itself. Want no more.
-    prefaulted_.store(made_by_go_.load(std::memory_order_relaxed), std::memory_order_relaxed);
+    prefault_credit_.store(0, std::memory_order_relaxed);
     return;
   }
-  prefaulted_.fetch_add(count, std::memory_order_relaxed);
+  prefault_credit_.fetch_sub(static_cast<std::ptrdiff_t>(count), std::memory_order_relaxed);
   // A write, not a read: a read would map the zero page, which go()'s write would then have to
   // replace (a TLB shootdown of every core). Zero is what the page holds already, and all a
   // slab stack's canary (in the same page, for the stack above) may hold.

@@ -88,17 +88,15 @@ class stack_pool {
   // fewer warm ones wait than one refill of a processor's cache; and prefault() has made fewer
   // than go() made itself. Cheap; no lock.
   bool prefault_wanted() const noexcept {
-    return returned_.load(std::memory_order_relaxed) ==
-               returned_at_fresh_.load(std::memory_order_relaxed) &&
+    return !returned_since_fresh_.load(std::memory_order_relaxed) &&
            warm_default_.load(std::memory_order_relaxed) < stack_cache::capacity / 2 &&
-           prefaulted_.load(std::memory_order_relaxed) <
-               made_by_go_.load(std::memory_order_relaxed);
+           prefault_credit_.load(std::memory_order_relaxed) > 0;
   }
   // Faults in the top page of a few fresh default-size stacks and pools them as warm; for an
   // idle machine to call while prefault_wanted(). The first touch of a fresh stack is a page
   // fault (a few microseconds, most of it zeroing the page), and in a burst of new goroutines
   // that stay alive the goroutine that spawns them takes every one in turn, while the other
-  // machines spin with nothing to do (parked: 0.66-0.73x with it). A burst whose goroutines
+  // machines spin with nothing to do (parked: 0.66-0.81x with it). A burst whose goroutines
   // exit refills the pool with their stacks and needs none: the machine that runs those
   // goroutines spins often and briefly, and faulting pages there delayed them (spawn 1.24x
   // slower, and more memory, when only go()'s count bounded it).
@@ -131,11 +129,11 @@ class stack_pool {
   state* state_;
   std::atomic<std::size_t> excess_{0};  // a copy of state::warm_excess, for trim_pending()
   void publish_counts_locked() noexcept;
-  std::atomic<std::size_t> warm_default_{0};       // a copy of state::free's default-size count
-  std::atomic<std::size_t> made_by_go_{0};         // fresh default-size stacks allocate() made
-  std::atomic<std::size_t> returned_{0};           // stacks given back to the shared pool
-  std::atomic<std::size_t> returned_at_fresh_{0};  // returned_ when allocate() last made some
-  std::atomic<std::size_t> prefaulted_{0};         // stacks prefault() made
+  std::atomic<std::size_t> warm_default_{0};  // a copy of state::free's default-size count
+  // Fresh default-size stacks allocate() made, less those prefault() made.
+  std::atomic<std::ptrdiff_t> prefault_credit_{0};
+  // Whether a stack came back to the shared pool since allocate() last made fresh ones.
+  std::atomic<bool> returned_since_fresh_{false};
 };
 
 }  // namespace csp::runtime
