@@ -21,6 +21,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -56,6 +57,14 @@ inline void not_available(std::string_view metric, std::string_view peer, std::s
   std::fprintf(stderr, "WRONG RESULT: %s\n", message.c_str());
   std::fflush(stderr);
   std::_Exit(1);
+}
+
+// Whether a workload runs once unmeasured before its measured run: yes, unless CMP_WARMUP=0
+// (run.sh; Go's main.go reads it too). bench/compare/README.md has why one may want none: the
+// sieve's warm-up leaves 2,000 goroutines blocked, and the measured run after it is slower.
+inline bool warm_up_wanted() {
+  const char* text = std::getenv("CMP_WARMUP");
+  return text == nullptr || std::strcmp(text, "0") != 0;
 }
 
 // --- workload names ------------------------------------------------------------------------

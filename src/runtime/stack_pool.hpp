@@ -96,7 +96,7 @@ class stack_pool {
   // idle machine to call while prefault_wanted(). The first touch of a fresh stack is a page
   // fault (a few microseconds, most of it zeroing the page), and in a burst of new goroutines
   // that stay alive the goroutine that spawns them takes every one in turn, while the other
-  // machines spin with nothing to do (parked: 0.66-0.81x with it). A burst whose goroutines
+  // machines spin with nothing to do (parked: 0.75x with it). A burst whose goroutines
   // exit refills the pool with their stacks and needs none: the machine that runs those
   // goroutines spins often and briefly, and faulting pages there delayed them (spawn 1.24x
   // slower, and more memory, when only go()'s count bounded it).

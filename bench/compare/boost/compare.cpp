@@ -527,7 +527,7 @@ int main(int argc, char** argv) {
         w == "calibrate" || w.starts_with("idle") ||
         harness::parse_channel_workload(w.ends_with("/threads") ? w.substr(0, w.size() - 8) : w)
             .has_value();
-    if (!no_outer_warm_up) {
+    if (!no_outer_warm_up && harness::warm_up_wanted()) {
       warming_up = true;
       if (const int status = run_workload(argc, argv); status != 0) return status;
       warming_up = false;

@@ -820,6 +820,9 @@ func main() {
 	switch os.Args[1] {
 	case "pingpong", "sieve", "SelectUncontended", "SelectSyncContended",
 		"SelectAsyncContended", "SelectNonblock", "SelectNonblockReady", "fanin", "cancel":
+		if os.Getenv("CMP_WARMUP") == "0" { // as in the C++ programs: no warm-up run
+			break
+		}
 		warmingUp = true
 		runWorkload()
 		warmingUp = false
