@@ -7,10 +7,14 @@
 //        warm-up does (and Go's program);
 //   -N   a run that finds the N-th prime, then drains its chain, so its goroutines exit and
 //        their stacks go back to the pool;
-//   pMS  a pause of MS milliseconds.
+//   pMS  a pause of MS milliseconds;
+//   c    from here on, count the values the filters pass on (one relaxed atomic increment per
+//        send, shared by every thread: it slows the runs) and print how many were passed during
+//        each run, by any chain.
 // Built as build/release/bench/csp_sieve_reruns (bench/CMakeLists.txt).
 // Example: CSP_MAXPROCS=1 build/release/bench/csp_sieve_reruns 2000 2000 p2000 2000
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -20,6 +24,9 @@
 
 namespace {
 
+bool counting = false;
+std::atomic<long> passed{0};
+
 void generate(csp::sender<int> out, int last) {
   for (int i = 2; i <= last; ++i) out.send(i);
   out.close();
@@ -27,7 +34,10 @@ void generate(csp::sender<int> out, int last) {
 
 void filter(csp::receiver<int> in, csp::sender<int> out, int prime) {
   for (int i : in) {
-    if (i % prime != 0) out.send(i);
+    if (i % prime != 0) {
+      if (counting) passed.fetch_add(1, std::memory_order_relaxed);
+      out.send(i);
+    }
   }
   out.close();
 }
@@ -35,6 +45,7 @@ void filter(csp::receiver<int> in, csp::sender<int> out, int prime) {
 void run(int n, bool drain) {
   csp::run([n, drain] {
     const auto start = std::chrono::steady_clock::now();
+    const long passed_before = passed.load();
     csp::channel<int> ch;
     // A drained run's generator stops at the 2,000th prime's value (17,389) or beyond; a leaked
     // one never stops.
@@ -48,11 +59,14 @@ void run(int n, bool drain) {
     }
     const double ms =
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+    const long passed_during = passed.load() - passed_before;
     if (drain) {
       while (ch.receive()) {
       }
     }
-    std::printf("prime %d: %.1f ms (%s)\n", n, ms, drain ? "then drained" : "left blocked");
+    std::printf("prime %d: %.1f ms (%s)", n, ms, drain ? "then drained" : "left blocked");
+    if (counting) std::printf(", %ld values passed on meanwhile", passed_during);
+    std::printf("\n");
   });
 }
 
@@ -60,7 +74,9 @@ void run(int n, bool drain) {
 
 int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
-    if (argv[i][0] == 'p') {
+    if (argv[i][0] == 'c') {
+      counting = true;
+    } else if (argv[i][0] == 'p') {
       std::this_thread::sleep_for(std::chrono::milliseconds(std::atoi(argv[i] + 1)));
     } else {
       const int n = std::atoi(argv[i]);
