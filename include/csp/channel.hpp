@@ -229,7 +229,9 @@ class send_operations {
     }
     return core()->send(value, deadline);
   }
-  bool try_send_impl(T& value) const { return core() != nullptr && core()->try_send(value); }
+  bool try_send_impl(T& value) const {
+    return core() != nullptr && detail::try_send_now(*core(), value);
+  }
 };
 
 template <class T>
@@ -257,7 +259,8 @@ class receive_operations {
   // Receives a value if that needs no waiting: success, empty or closed.
   receive_result<T> try_receive() const {
     receive_result<T> result;
-    result.status = core() == nullptr ? channel_status::empty : core()->try_receive(result.value);
+    result.status =
+        core() == nullptr ? channel_status::empty : detail::try_receive_now(*core(), result.value);
     return result;
   }
 

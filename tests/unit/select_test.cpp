@@ -269,6 +269,55 @@ TEST(Select, DefaultPositionCountsInTheReturnedIndex) {  // SEL-4
   EXPECT_EQ(csp::select(csp::on_default(), csp::on_receive(b), csp::on_receive(a)), 1u);
 }
 
+// A select of one case and a default is inlined down to each flavor's lock-free answer
+// (flavors.hpp, try_send_now / try_receive_now); the locked half and the virtual fallback must
+// still give Go's answers: ready, not ready, closed, nil, in either argument order.
+TEST(Select, OneCaseAndADefaultGiveGosAnswersOnEveryKindOfChannel) {  // SEL-4, SEL-6, SEL-7, SEL-8
+  csp::channel<int> unbuffered, buffered(1), nil_channel(nullptr);
+  std::optional<int> out = -1;
+  for (csp::channel<int>* ch : {&unbuffered, &buffered}) {
+    SCOPED_TRACE(ch->capacity());
+    EXPECT_EQ(csp::select(csp::on_receive(*ch, out), csp::on_default()), 1u);
+    EXPECT_EQ(csp::select(csp::on_default(), csp::on_receive(*ch, out)), 0u);
+    EXPECT_EQ(out, -1);
+  }
+  // Ready: a waiting receiver for the unbuffered channel, room for the buffered one.
+  std::thread receiver([unbuffered] { EXPECT_EQ(unbuffered.receive(), 7); });
+  bool sent = false;
+  for (int tries = 0; !sent && tries < 1'000'000; ++tries) {
+    sent = csp::select(csp::on_default(), csp::on_send(unbuffered, 7)) == 1;
+    if (!sent) std::this_thread::yield();
+  }
+  receiver.join();
+  EXPECT_TRUE(sent) << "no waiting receiver was ever seen";
+  EXPECT_EQ(csp::select(csp::on_send(buffered, 8), csp::on_default()), 0u);
+  EXPECT_EQ(csp::select(csp::on_send(buffered, 9), csp::on_default()), 1u);  // full
+  EXPECT_EQ(csp::select(csp::on_receive(buffered, out), csp::on_default()), 0u);
+  EXPECT_EQ(out, 8);
+  // A nil channel's case never proceeds.
+  EXPECT_EQ(csp::select(csp::on_receive(nil_channel), csp::on_default()), 1u);
+  EXPECT_EQ(csp::select(csp::on_default(), csp::on_send(nil_channel, 1)), 0u);
+  // Closed: a receive proceeds with no value, a send throws even beside a default.
+  for (csp::channel<int>* ch : {&unbuffered, &buffered}) {
+    SCOPED_TRACE(ch->capacity());
+    ch->close();
+    out = -1;
+    EXPECT_EQ(csp::select(csp::on_default(), csp::on_receive(*ch, out)), 1u);
+    EXPECT_EQ(out, std::nullopt);
+    EXPECT_THROW((void)csp::select(csp::on_send(*ch, 1), csp::on_default()), csp::panic_error);
+  }
+  // A timer's channel (neither flavor above: the virtual call).
+  auto timer_channel = csp::after(std::chrono::nanoseconds(1));
+  bool fired = false;
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!fired && std::chrono::steady_clock::now() < give_up) {
+    fired = csp::select(csp::on_receive(timer_channel), csp::on_default()) == 0;
+    if (!fired) std::this_thread::yield();
+  }
+  EXPECT_TRUE(fired) << "a 1 ns timer never fired within 10 s";
+  EXPECT_EQ(csp::select(csp::on_receive(timer_channel), csp::on_default()), 1u);
+}
+
 TEST(Select, OutParameterIsWrittenOnlyForTheTakenCase) {  // SEL-2
   csp::channel<int> a(1), b(1), c(1);
   std::optional<int> oa = -1, ob = -1, oc = -1;

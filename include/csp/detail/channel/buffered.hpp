@@ -41,7 +41,7 @@ class buffered_channel final : public channel_core<T> {
 
  public:
   explicit buffered_channel(std::size_t capacity)
-      : base(checked(capacity), /*has_hooks=*/true), ring_(capacity) {
+      : base(checked(capacity), /*has_hooks=*/true, channel_flavor::buffered), ring_(capacity) {
     if (!ring_.ok()) throw_panic("makechan: size out of range");
     if constexpr (!lock_free) {
       lock_guard guard(this->lock_);
@@ -60,7 +60,22 @@ class buffered_channel final : public channel_core<T> {
     return this->template send_as<buffered_channel>(value, deadline);
   }
 
-  bool try_send(T& value) override {
+  channel_status receive(std::optional<T>& out, steady_time deadline) override {
+    if constexpr (lock_free) {
+      if (poll([&] { return ring_.template pop<false>(out); }) == ring_result::done) {
+        return channel_status::success;
+      }
+    }
+    return this->template receive_as<buffered_channel>(out, deadline);
+  }
+
+  bool try_send(T& value) override { return try_send_inline(value); }
+  channel_status try_receive(std::optional<T>& out) override { return try_receive_inline(out); }
+
+  // The bodies of try_send and try_receive, which try_send_now and try_receive_now
+  // (flavors.hpp) inline into their callers: the ring's fast push or pop, then, only if the
+  // lock must decide, the locked half.
+  [[gnu::always_inline]] bool try_send_inline(T& value) {
     if constexpr (lock_free) {
       switch (ring_.template push<false>(value)) {
         case ring_result::done:
@@ -71,21 +86,10 @@ class buffered_channel final : public channel_core<T> {
           break;
       }
     }
-    typename base::channel_section section(*this);
-    if (this->closed_.load(std::memory_order_relaxed)) throw_panic("send on closed channel");
-    return send_locked(value, section.wakes);
+    return this->template try_send_locking<buffered_channel>(value);
   }
 
-  channel_status receive(std::optional<T>& out, steady_time deadline) override {
-    if constexpr (lock_free) {
-      if (poll([&] { return ring_.template pop<false>(out); }) == ring_result::done) {
-        return channel_status::success;
-      }
-    }
-    return this->template receive_as<buffered_channel>(out, deadline);
-  }
-
-  channel_status try_receive(std::optional<T>& out) override {
+  [[gnu::always_inline]] channel_status try_receive_inline(std::optional<T>& out) {
     if constexpr (lock_free) {
       switch (ring_.template pop<false>(out)) {
         case ring_result::done:
@@ -96,8 +100,7 @@ class buffered_channel final : public channel_core<T> {
           break;
       }
     }
-    typename base::channel_section section(*this);
-    return receive_locked(out, section.wakes);
+    return this->template try_receive_locking<buffered_channel>(out);
   }
 
  private:

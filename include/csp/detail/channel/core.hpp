@@ -79,10 +79,16 @@ class wake_list {
   int count_ = 0;
 };
 
+// Which implementation a core is, for try_send_now() and try_receive_now() (flavors.hpp),
+// which call the two common ones without a virtual call.
+enum class channel_flavor : std::uint8_t { rendezvous, buffered, other };
+
 template <class T>
 class channel_core {
  public:
-  explicit channel_core(std::size_t capacity) noexcept : capacity_(capacity) {}
+  explicit channel_core(std::size_t capacity,
+                        channel_flavor flavor = channel_flavor::other) noexcept
+      : flavor_(flavor), capacity_(capacity) {}
   virtual ~channel_core() = default;
   channel_core(const channel_core&) = delete;
   channel_core& operator=(const channel_core&) = delete;
@@ -105,9 +111,7 @@ class channel_core {
   // select with a default case does.
   virtual bool try_send(T& value) {
     if (send_would_block()) return false;
-    channel_section section(*this);
-    if (closed_.load(std::memory_order_relaxed)) throw_panic("send on closed channel");
-    return send_locked(value, section.wakes);
+    return try_send_locking<channel_core>(value);
   }
 
   // Receives into `out` (left empty unless success). Returns success, closed (closed and
@@ -120,8 +124,23 @@ class channel_core {
   // Receives into `out` if that needs no waiting: success, empty or closed.
   virtual channel_status try_receive(std::optional<T>& out) {
     if (receive_would_block()) return channel_status::empty;
+    return try_receive_locking<channel_core>(out);
+  }
+
+  // try_send and try_receive once their lock-free answer was "take the lock and see", with
+  // Flavor's hooks called directly (as in send_as); try_send_now and try_receive_now
+  // (flavors.hpp) come here without a virtual call. Out of line: inlined into every case of a
+  // select, the locked paths made SelectSyncContended 8% slower.
+  template <class Flavor>
+  [[gnu::noinline]] bool try_send_locking(T& value) {
     channel_section section(*this);
-    return receive_locked(out, section.wakes);
+    if (closed_.load(std::memory_order_relaxed)) throw_panic("send on closed channel");
+    return send_locked_as<Flavor>(value, section.wakes);
+  }
+  template <class Flavor>
+  [[gnu::noinline]] channel_status try_receive_locking(std::optional<T>& out) {
+    channel_section section(*this);
+    return receive_locked_as<Flavor>(out, section.wakes);
   }
 
   // Closes the channel: blocked receivers wake with "closed", blocked senders wake and throw.
@@ -144,6 +163,24 @@ class channel_core {
   }
 
   bool is_closed() const noexcept { return closed_.load(std::memory_order_acquire); }
+  channel_flavor flavor() const noexcept { return flavor_; }
+
+  // The lock-free answers of the non-blocking operations (Go's chansend / chanrecv fast path).
+  // count_ and the queue lengths are stored with release under the lock, so reading them with
+  // acquire also shows every earlier change made under the lock, closed_ included: a reader
+  // that sees the count a receive left after close() also sees the close.
+  // A closed channel cannot reopen, and a full ring with no waiting receiver (an empty ring
+  // with no waiting sender) cannot change without the lock; so "would block" read first and
+  // "open" read after describe one instant, the one of the first load. Any other answer means
+  // "take the lock and see".
+  bool send_would_block() const noexcept CSP_NO_THREAD_SAFETY_ANALYSIS {
+    return count_.load(std::memory_order_acquire) == capacity_ && receivers_.length_hint() == 0 &&
+           !closed_.load(std::memory_order_acquire);
+  }
+  bool receive_would_block() const noexcept CSP_NO_THREAD_SAFETY_ANALYSIS {
+    return count_.load(std::memory_order_acquire) == 0 && senders_.length_hint() == 0 &&
+           !closed_.load(std::memory_order_acquire);
+  }
 
   // Select hooks. A select first tries every case with try_send/try_receive; if none can
   // proceed it queues one operation per case with enqueue_*, which refuses (returns false) when
@@ -301,8 +338,8 @@ class channel_core {
   };
 
   // For a flavor that overrides prepare_locked and settle_locked.
-  channel_core(std::size_t capacity, bool has_hooks) noexcept
-      : has_hooks_(has_hooks), capacity_(capacity) {}
+  channel_core(std::size_t capacity, bool has_hooks, channel_flavor flavor) noexcept
+      : has_hooks_(has_hooks), flavor_(flavor), capacity_(capacity) {}
 
   // Called right after the lock is taken, before anything is inspected, and right before it
   // is released, after everything is done (the buffered flavor switches its ring to the lock
@@ -355,6 +392,7 @@ class channel_core {
   adaptive_mutex lock_;
   std::atomic<bool> closed_{false};  // written under lock_
   const bool has_hooks_ = false;
+  const channel_flavor flavor_;  // in the padding before senders_
   wait_queue senders_ CSP_GUARDED_BY(lock_);
   wait_queue receivers_ CSP_GUARDED_BY(lock_);
   // Then what the fast paths (try_ on a buffered or timer channel) read.
@@ -362,24 +400,6 @@ class channel_core {
   // Values a receiver can take without a partner (the ring's, or a timer's pending tick);
   // written under lock_, read without it by size() and the fast paths.
   std::atomic<std::size_t> count_{0};
-
- private:
-  // The lock-free answers of the non-blocking operations (Go's chansend / chanrecv fast path).
-  // count_ and the queue lengths are stored with release under the lock, so reading them with
-  // acquire also shows every earlier change made under the lock, closed_ included: a reader
-  // that sees the count a receive left after close() also sees the close.
-  // A closed channel cannot reopen, and a full ring with no waiting receiver (an empty ring
-  // with no waiting sender) cannot change without the lock; so "would block" read first and
-  // "open" read after describe one instant, the one of the first load. Any other answer means
-  // "take the lock and see".
-  bool send_would_block() const noexcept CSP_NO_THREAD_SAFETY_ANALYSIS {
-    return count_.load(std::memory_order_acquire) == capacity_ && receivers_.length_hint() == 0 &&
-           !closed_.load(std::memory_order_acquire);
-  }
-  bool receive_would_block() const noexcept CSP_NO_THREAD_SAFETY_ANALYSIS {
-    return count_.load(std::memory_order_acquire) == 0 && senders_.length_hint() == 0 &&
-           !closed_.load(std::memory_order_acquire);
-  }
 };
 
 }  // namespace csp::detail

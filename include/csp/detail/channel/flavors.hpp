@@ -27,6 +27,42 @@
 
 namespace csp::detail {
 
+// The non-blocking operations of the handles (try_send, try_receive) and of a select of one
+// case and a default, with the lock-free answer of the two common flavors inlined into the
+// caller: on a channel that is not ready that is a few loads and no call, and an operation that
+// must lock calls the flavor's locked half directly. Through the vtable, those calls were half
+// of such a select (SelectNonblock: 10.4 ns per four selects against Go's 6.7). Other flavors
+// (timer channels) take the virtual call. The ring's push and pop stay out of line: forced
+// inline, they took SelectNonblock to 0.3-0.5x but cost SelectAsyncContended 4-6%.
+template <class T>
+[[gnu::always_inline]] inline bool try_send_now(channel_core<T>& core, T& value) {
+  switch (core.flavor()) {
+    case channel_flavor::rendezvous:
+      if (core.send_would_block()) return false;
+      return core.template try_send_locking<rendezvous_channel<T>>(value);
+    case channel_flavor::buffered:
+      return static_cast<buffered_channel<T>&>(core).try_send_inline(value);
+    case channel_flavor::other:
+      break;
+  }
+  return core.try_send(value);
+}
+
+template <class T>
+[[gnu::always_inline]] inline channel_status try_receive_now(channel_core<T>& core,
+                                                             std::optional<T>& out) {
+  switch (core.flavor()) {
+    case channel_flavor::rendezvous:
+      if (core.receive_would_block()) return channel_status::empty;
+      return core.template try_receive_locking<rendezvous_channel<T>>(out);
+    case channel_flavor::buffered:
+      return static_cast<buffered_channel<T>&>(core).try_receive_inline(out);
+    case channel_flavor::other:
+      break;
+  }
+  return core.try_receive(out);
+}
+
 // Creates the core for a channel of `capacity`; the caller has validated it.
 template <class T>
 std::shared_ptr<channel_core<T>> make_channel_core(std::size_t capacity) {

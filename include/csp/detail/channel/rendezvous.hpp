@@ -16,7 +16,7 @@ class rendezvous_channel final : public channel_core<T> {
   using base = channel_core<T>;
 
  public:
-  rendezvous_channel() noexcept : base(0) {}
+  rendezvous_channel() noexcept : base(0, channel_flavor::rendezvous) {}
 
   bool send(T& value, steady_time deadline) override {
     return this->template send_as<rendezvous_channel>(value, deadline);
