@@ -41,7 +41,7 @@ class buffered_channel final : public channel_core<T> {
 
  public:
   explicit buffered_channel(std::size_t capacity)
-      : base(checked(capacity), /*has_hooks=*/true, channel_flavor::buffered), ring_(capacity) {
+      : base(checked(capacity), channel_flavor::buffered), ring_(capacity) {
     if (!ring_.ok()) throw_panic("makechan: size out of range");
     if constexpr (!lock_free) {
       lock_guard guard(this->lock_);

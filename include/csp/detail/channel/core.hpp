@@ -79,8 +79,9 @@ class wake_list {
   int count_ = 0;
 };
 
-// Which implementation a core is, for try_send_now() and try_receive_now() (flavors.hpp),
-// which call the two common ones without a virtual call.
+// Which implementation a core is: try_send_now() and try_receive_now() (flavors.hpp) call the
+// two common ones without a virtual call, and only the buffered flavor has the prepare/settle
+// hooks that channel_section runs.
 enum class channel_flavor : std::uint8_t { rendezvous, buffered, other };
 
 template <class T>
@@ -109,10 +110,7 @@ class channel_core {
 
   // Sends `value` if that needs no waiting. Throws panic_error on a closed channel, as Go's
   // select with a default case does.
-  virtual bool try_send(T& value) {
-    if (send_would_block()) return false;
-    return try_send_locking<channel_core>(value);
-  }
+  virtual bool try_send(T& value) { return try_send_as<channel_core>(value); }
 
   // Receives into `out` (left empty unless success). Returns success, closed (closed and
   // drained), or timeout.
@@ -123,14 +121,26 @@ class channel_core {
 
   // Receives into `out` if that needs no waiting: success, empty or closed.
   virtual channel_status try_receive(std::optional<T>& out) {
-    if (receive_would_block()) return channel_status::empty;
-    return try_receive_locking<channel_core>(out);
+    return try_receive_as<channel_core>(out);
   }
 
-  // try_send and try_receive once their lock-free answer was "take the lock and see", with
-  // Flavor's hooks called directly (as in send_as); try_send_now and try_receive_now
-  // (flavors.hpp) come here without a virtual call. Out of line: inlined into every case of a
-  // select, the locked paths made SelectSyncContended 8% slower.
+  // The bodies of try_send and try_receive for a flavor without a lock-free path of its own
+  // (rendezvous), with Flavor's hooks called directly (as in send_as): try_send_now and
+  // try_receive_now (flavors.hpp) inline them.
+  template <class Flavor>
+  bool try_send_as(T& value) {
+    if (send_would_block()) return false;
+    return try_send_locking<Flavor>(value);
+  }
+  template <class Flavor>
+  channel_status try_receive_as(std::optional<T>& out) {
+    if (receive_would_block()) return channel_status::empty;
+    return try_receive_locking<Flavor>(out);
+  }
+
+  // try_send and try_receive once their lock-free answer was "take the lock and see". Out of
+  // line: inlined into every case of a select, the locked paths made SelectSyncContended 8%
+  // slower.
   template <class Flavor>
   [[gnu::noinline]] bool try_send_locking(T& value) {
     channel_section section(*this);
@@ -164,23 +174,6 @@ class channel_core {
 
   bool is_closed() const noexcept { return closed_.load(std::memory_order_acquire); }
   channel_flavor flavor() const noexcept { return flavor_; }
-
-  // The lock-free answers of the non-blocking operations (Go's chansend / chanrecv fast path).
-  // count_ and the queue lengths are stored with release under the lock, so reading them with
-  // acquire also shows every earlier change made under the lock, closed_ included: a reader
-  // that sees the count a receive left after close() also sees the close.
-  // A closed channel cannot reopen, and a full ring with no waiting receiver (an empty ring
-  // with no waiting sender) cannot change without the lock; so "would block" read first and
-  // "open" read after describe one instant, the one of the first load. Any other answer means
-  // "take the lock and see".
-  bool send_would_block() const noexcept CSP_NO_THREAD_SAFETY_ANALYSIS {
-    return count_.load(std::memory_order_acquire) == capacity_ && receivers_.length_hint() == 0 &&
-           !closed_.load(std::memory_order_acquire);
-  }
-  bool receive_would_block() const noexcept CSP_NO_THREAD_SAFETY_ANALYSIS {
-    return count_.load(std::memory_order_acquire) == 0 && senders_.length_hint() == 0 &&
-           !closed_.load(std::memory_order_acquire);
-  }
 
   // Select hooks. A select first tries every case with try_send/try_receive; if none can
   // proceed it queues one operation per case with enqueue_*, which refuses (returns false) when
@@ -309,11 +302,11 @@ class channel_core {
    public:
     explicit channel_section(channel_core& core) CSP_ACQUIRE(core.lock_) : core_(core) {
       core_.lock_.lock();
-      if (core_.has_hooks_) core_.prepare_locked();
+      if (core_.has_hooks()) core_.prepare_locked();
     }
     ~channel_section() CSP_RELEASE() {
       if (handed_over_) return;
-      if (core_.has_hooks_) core_.settle_locked();
+      if (core_.has_hooks()) core_.settle_locked();
       core_.lock_.unlock();
       wakes.run();
     }
@@ -323,7 +316,7 @@ class channel_core {
     // queues itself has completed nobody, so nothing waits to be woken.
     waiter::result wait_unlocking(waiter& w) CSP_NO_THREAD_SAFETY_ANALYSIS {
       assert(wakes.empty());
-      if (core_.has_hooks_) core_.settle_locked();
+      if (core_.has_hooks()) core_.settle_locked();
       handed_over_ = true;
       return w.wait_unlocking(core_.lock_);
     }
@@ -337,9 +330,9 @@ class channel_core {
     bool handed_over_ = false;  // the lock went to wait_unlocking()
   };
 
-  // For a flavor that overrides prepare_locked and settle_locked.
-  channel_core(std::size_t capacity, bool has_hooks, channel_flavor flavor) noexcept
-      : has_hooks_(has_hooks), flavor_(flavor), capacity_(capacity) {}
+  // Whether prepare_locked and settle_locked do anything: only the buffered flavor overrides
+  // them.
+  bool has_hooks() const noexcept { return flavor_ == channel_flavor::buffered; }
 
   // Called right after the lock is taken, before anything is inspected, and right before it
   // is released, after everything is done (the buffered flavor switches its ring to the lock
@@ -391,8 +384,7 @@ class channel_core {
   // one, was no faster in A/B and cost each channel 80 bytes.)
   adaptive_mutex lock_;
   std::atomic<bool> closed_{false};  // written under lock_
-  const bool has_hooks_ = false;
-  const channel_flavor flavor_;  // in the padding before senders_
+  const channel_flavor flavor_;      // in the padding before senders_
   wait_queue senders_ CSP_GUARDED_BY(lock_);
   wait_queue receivers_ CSP_GUARDED_BY(lock_);
   // Then what the fast paths (try_ on a buffered or timer channel) read.
@@ -400,6 +392,24 @@ class channel_core {
   // Values a receiver can take without a partner (the ring's, or a timer's pending tick);
   // written under lock_, read without it by size() and the fast paths.
   std::atomic<std::size_t> count_{0};
+
+ private:
+  // The lock-free answers of the non-blocking operations (Go's chansend / chanrecv fast path).
+  // count_ and the queue lengths are stored with release under the lock, so reading them with
+  // acquire also shows every earlier change made under the lock, closed_ included: a reader
+  // that sees the count a receive left after close() also sees the close.
+  // A closed channel cannot reopen, and a full ring with no waiting receiver (an empty ring
+  // with no waiting sender) cannot change without the lock; so "would block" read first and
+  // "open" read after describe one instant, the one of the first load. Any other answer means
+  // "take the lock and see".
+  bool send_would_block() const noexcept CSP_NO_THREAD_SAFETY_ANALYSIS {
+    return count_.load(std::memory_order_acquire) == capacity_ && receivers_.length_hint() == 0 &&
+           !closed_.load(std::memory_order_acquire);
+  }
+  bool receive_would_block() const noexcept CSP_NO_THREAD_SAFETY_ANALYSIS {
+    return count_.load(std::memory_order_acquire) == 0 && senders_.length_hint() == 0 &&
+           !closed_.load(std::memory_order_acquire);
+  }
 };
 
 }  // namespace csp::detail

@@ -38,8 +38,7 @@ template <class T>
 [[gnu::always_inline]] inline bool try_send_now(channel_core<T>& core, T& value) {
   switch (core.flavor()) {
     case channel_flavor::rendezvous:
-      if (core.send_would_block()) return false;
-      return core.template try_send_locking<rendezvous_channel<T>>(value);
+      return core.template try_send_as<rendezvous_channel<T>>(value);
     case channel_flavor::buffered:
       return static_cast<buffered_channel<T>&>(core).try_send_inline(value);
     case channel_flavor::other:
@@ -53,8 +52,7 @@ template <class T>
                                                              std::optional<T>& out) {
   switch (core.flavor()) {
     case channel_flavor::rendezvous:
-      if (core.receive_would_block()) return channel_status::empty;
-      return core.template try_receive_locking<rendezvous_channel<T>>(out);
+      return core.template try_receive_as<rendezvous_channel<T>>(out);
     case channel_flavor::buffered:
       return static_cast<buffered_channel<T>&>(core).try_receive_inline(out);
     case channel_flavor::other:
