@@ -60,8 +60,7 @@ inline void not_available(std::string_view metric, std::string_view peer, std::s
 }
 
 // Whether a workload runs once unmeasured before its measured run: yes, unless CMP_WARMUP=0
-// (run.sh; Go's main.go reads it too). bench/compare/README.md has why one may want none: the
-// sieve's warm-up leaves 2,000 goroutines blocked, and the measured run after it is slower.
+// (run.sh; Go's main.go reads it too), which measures a cold process instead.
 inline bool warm_up_wanted() {
   const char* text = std::getenv("CMP_WARMUP");
   return text == nullptr || std::strcmp(text, "0") != 0;

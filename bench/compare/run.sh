@@ -20,7 +20,7 @@
 #   CMP_WORK_ITERATIONS  the workerpool's loop count per job (default: calibrated here to 20 us)
 #   CMP_TIMEOUT          seconds before one run counts as timed out (default 60; parked: 4x)
 #   CMP_OUT              the JSON file (default bench/results/compare-<date>.json)
-#   CMP_WARMUP           0: no unmeasured warm-up run before the measured one (csp and Go)
+#   CMP_WARMUP           0: no unmeasured warm-up run before the measured one (csp, Go, Boost.Fiber)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD
