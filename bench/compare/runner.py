@@ -99,6 +99,9 @@ def workload_invocations(workload, peers, channel_args, iterations):
         out = each(workload, labels=["csp"])
         if "csp" in peers:
             out.append(Invocation("csp", workload + "/threads"))
+            if workload == "SelectAsyncContended":
+                # Token counters instead of channels: what this machine allows the shape at all.
+                out.append(Invocation("csp", workload + "/floor"))
         return out + each(workload, labels=["go", "boost"])
     if workload == "fanin":
         return each(workload, labels=RUNTIME_PEERS)

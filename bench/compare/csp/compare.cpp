@@ -447,6 +447,44 @@ void select_async_contended(bool threads) {
   });
 }
 
+// Not a channel benchmark: the least line traffic SelectAsyncContended's shape allows on this
+// machine, to judge how far from it csp and Go are. The two channels become two counters of
+// tokens, each on its own cache line; an iteration takes a token from one that has any (looking
+// at a random one first, as the select does) and adds it to the other. No values, no order, no
+// waiting: a goroutine that finds both empty looks again. Any channel does at least this, so
+// the figure bounds what a select of two buffered channels can reach here.
+void select_async_contended_floor() {
+  constexpr std::int64_t n = 1'000'000;
+  in_context(false, [&] {
+    struct alignas(64) counter {
+      std::atomic<std::int64_t> tokens{0};
+    };
+    std::array<counter, 2> channels;
+    const double ns = parallel_ns_per_op(n, false, [&](std::int64_t iterations) {
+      channels[0].tokens.fetch_add(1);
+      std::uint64_t state = reinterpret_cast<std::uintptr_t>(&iterations) | 1;  // xorshift64
+      for (std::int64_t i = 0; i < iterations; ++i) {
+        for (int taken = -1; taken < 0;) {
+          state ^= state << 13;
+          state ^= state >> 7;
+          state ^= state << 17;
+          const int first = static_cast<int>(state & 1);
+          for (int k = 0; k < 2 && taken < 0; ++k) {
+            std::atomic<std::int64_t>& tokens = channels[first ^ k].tokens;
+            std::int64_t seen = tokens.load(std::memory_order_relaxed);
+            while (seen > 0 && !tokens.compare_exchange_weak(seen, seen - 1)) {
+            }
+            if (seen > 0) taken = first ^ k;
+          }
+          if (taken >= 0) channels[taken ^ 1].tokens.fetch_add(1);
+        }
+      }
+    });
+    if (channels[0].tokens + channels[1].tokens != parallelism) fail("floor: tokens lost");
+    result("SelectAsyncContended/floor", ns, "ns/op");
+  });
+}
+
 void select_nonblock(bool threads) {
   constexpr std::int64_t n = 10'000'000;
   in_context(threads, [&] {
@@ -779,6 +817,8 @@ int run_workload(int argc, char** argv) {
     select_async_contended(false);
   else if (w == "SelectAsyncContended/threads")
     select_async_contended(true);
+  else if (w == "SelectAsyncContended/floor")
+    select_async_contended_floor();
   else if (w == "SelectNonblock")
     select_nonblock(false);
   else if (w == "SelectNonblock/threads")
