@@ -1,6 +1,9 @@
 # check_output.cmake: runs an example and checks what it prints to stdout; CTest runs it.
 #
-#   cmake -DPROGRAM=<executable> [-DARGS="<arg> ..."] -DCHECKS=<file> -P check_output.cmake
+#   cmake -DPROGRAM=<executable> [-DARGS="<arg> ..."] [-DEMULATOR="<command> ..."]
+#         -DCHECKS=<file> -P check_output.cmake
+#
+# EMULATOR, when given, runs the program (a cross build's qemu-aarch64 -L <sysroot>).
 #
 # CHECKS holds one check a line. A REGEX is CMake's syntax and must match a whole line.
 #   exit N           the program exits with N (without this check: 0)
@@ -21,8 +24,9 @@ foreach(variable PROGRAM CHECKS)
   endif()
 endforeach()
 separate_arguments(arguments UNIX_COMMAND "${ARGS}")
+separate_arguments(emulator UNIX_COMMAND "${EMULATOR}")
 
-execute_process(COMMAND "${PROGRAM}" ${arguments}
+execute_process(COMMAND ${emulator} "${PROGRAM}" ${arguments}
   OUTPUT_VARIABLE output ERROR_VARIABLE errors RESULT_VARIABLE exit_code TIMEOUT 120)
 
 # One list element per line. A ';' would split a line in two, so the examples print none.

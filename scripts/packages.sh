@@ -22,3 +22,7 @@ ensure_packages() {
 # What building csp and its tests needs on Debian 12.
 build_packages=(cmake ninja-build g++ clang libclang-rt-14-dev libgtest-dev libbenchmark-dev
   ca-certificates)
+
+# What the aarch64 preset adds: Debian's cross compiler, qemu-user to run what it builds, and
+# GoogleTest's sources (package googletest), built with the cross compiler.
+aarch64_packages=(g++-aarch64-linux-gnu qemu-user googletest)

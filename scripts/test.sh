@@ -1,17 +1,27 @@
 #!/usr/bin/env bash
 # test.sh: the whole test suite, as CI runs it. Installs what is missing, then for each of the
-# release (g++), asan-ubsan (clang++) and tsan (g++) presets: configures, builds everything
-# with -Wall -Wextra -Werror and runs CTest. Stress tests run in release and tsan, bounded by
-# CSP_STRESS_SECONDS each. Ends with one line: "csp: N passed, N failed".
+# release (g++), asan-ubsan (clang++), tsan (g++) and aarch64 (cross g++, tests under
+# qemu-aarch64) presets: configures, builds everything with -Wall -Wextra -Werror and runs
+# CTest. Stress tests run in release, tsan and aarch64, bounded by CSP_STRESS_SECONDS each.
+# Ends with one line: "csp: N passed, N failed".
 #
-# Usage: scripts/test.sh [preset...]     (default: release asan-ubsan tsan)
+# The aarch64 preset is what runs src/platform/fiber_switch_aarch64.S at all on an x86-64
+# machine: qemu-user emulates the instructions, not a real core's memory ordering (its
+# host here is x86-64), so it checks the ABI — every register the switch must keep, the first
+# entry of a fiber, the stack's alignment — but not weak-ordering races. The death tests skip
+# there (tests/support/emulation.hpp).
+#
+# Usage: scripts/test.sh [preset...]     (default: release asan-ubsan tsan aarch64)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 source scripts/packages.sh
 ensure_packages "${build_packages[@]}" || exit 1
 
 presets=("$@")
-[ ${#presets[@]} -eq 0 ] && presets=(release asan-ubsan tsan)
+[ ${#presets[@]} -eq 0 ] && presets=(release asan-ubsan tsan aarch64)
+for preset in "${presets[@]}"; do
+  [ "$preset" = aarch64 ] && { ensure_packages "${aarch64_packages[@]}" || exit 1; }
+done
 jobs=$(nproc)
 export CSP_STRESS_SECONDS=${CSP_STRESS_SECONDS:-3}
 

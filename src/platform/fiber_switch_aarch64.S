@@ -3,7 +3,8 @@
 // csp_fiber_switch(void** save_sp, void* load_sp): saves x19-x30 and d8-d15 in a 176-byte
 // frame on the current stack, stores sp in *save_sp, loads load_sp, restores, returns (x30).
 // csp_fiber_trampoline: first entry of a fiber; x19 holds the argument, x20 the entry.
-// Not yet run on real hardware by the team: CI is x86-64 only (see docs/runtime.md).
+// Not yet run on an Arm core: the test command runs the suite on it under qemu-aarch64 (the
+// aarch64 preset; see docs/runtime.md, "Context switch").
     .text
     .globl  csp_fiber_switch
     .type   csp_fiber_switch, %function

@@ -8,8 +8,9 @@
 // word with the expected value "phase waiting, sleeping bit set" (waiter.hpp, parker.hpp), and
 // it sets that bit only after every operation of the party is linked into its queues. The
 // channel lock sleeps with the value 2, glibc and the sanitizers' runtimes with other futex
-// operations, so the match is specific. Where /proc cannot be read, parking_observable() is
-// false and callers skip or leave the order to chance; they never sleep instead.
+// operations, so the match is specific. Where /proc cannot be read, or its system call numbers
+// are not this program's (under qemu-user they are the host's), parking_observable() is false
+// and callers skip or leave the order to chance; they never sleep instead.
 #pragma once
 
 #include <linux/futex.h>
@@ -22,6 +23,7 @@
 
 #include "csp/detail/parker.hpp"
 #include "csp/detail/waiter.hpp"
+#include "support/emulation.hpp"
 
 namespace csp_test {
 
@@ -40,13 +42,9 @@ inline bool parked_in_csp(pid_t tid) {
          std::stoul(value, nullptr, 16) == waiting_and_sleeping;
 }
 
-// Whether this process can read its threads' system calls at all.
+// Whether this process can read its threads' system calls, numbered as it numbers them.
 inline bool parking_observable() {
-  static const bool observable = [] {
-    std::ifstream file("/proc/self/task/" + std::to_string(current_tid()) + "/syscall");
-    std::string first;
-    return static_cast<bool>(file >> first);
-  }();
+  static const bool observable = syscall_number_seen_in_proc() == SYS_read;
   return observable;
 }
 

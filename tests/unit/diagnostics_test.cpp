@@ -10,14 +10,20 @@
 #include <thread>
 
 #include "csp/csp.hpp"
+#include "support/emulation.hpp"
 
 using namespace std::chrono_literals;
 
 namespace {
 
-class Diagnostics : public testing::Test {
+class DiagnosticsDeathTest : public testing::Test {
  protected:
-  void SetUp() override { GTEST_FLAG_SET(death_test_style, "threadsafe"); }
+  void SetUp() override {
+    if (csp_test::runs_under_user_mode_emulation()) {
+      GTEST_SKIP() << "death tests cannot run under qemu-user (support/emulation.hpp)";
+    }
+    GTEST_FLAG_SET(death_test_style, "threadsafe");
+  }
 };
 
 // Polls until `g` shows up as waiting in the dump, so the dump is taken in a known state.
@@ -30,7 +36,7 @@ bool eventually_in_dump(const std::string& needle) {
   return false;
 }
 
-TEST_F(Diagnostics, ExceptionEscapingAGoroutineIsAPanicWithExitStatus2) {
+TEST_F(DiagnosticsDeathTest, ExceptionEscapingAGoroutineIsAPanicWithExitStatus2) {
   EXPECT_EXIT(
       {
         csp::channel<int> results(1);
@@ -43,7 +49,7 @@ TEST_F(Diagnostics, ExceptionEscapingAGoroutineIsAPanicWithExitStatus2) {
       "\\[running\\]:\n\tspawned at .*diagnostics_test.cpp:[0-9]+ in ");
 }
 
-TEST_F(Diagnostics, WholeProgramDeadlockIsReportedWithEveryGoroutine) {
+TEST_F(DiagnosticsDeathTest, WholeProgramDeadlockIsReportedWithEveryGoroutine) {
   EXPECT_EXIT(
       {
         csp::run([] {
@@ -61,7 +67,7 @@ TEST_F(Diagnostics, WholeProgramDeadlockIsReportedWithEveryGoroutine) {
       "goroutine [0-9]+ \"waiter\" \\[wait_group\\]:");
 }
 
-TEST_F(Diagnostics, DeadlockReportNamesSelectMutexAndNilChannels) {
+TEST_F(DiagnosticsDeathTest, DeadlockReportNamesSelectMutexAndNilChannels) {
   EXPECT_EXIT(
       {
         csp::run([] {
@@ -86,7 +92,7 @@ TEST_F(Diagnostics, DeadlockReportNamesSelectMutexAndNilChannels) {
 
 // Go's rule (DL-4): a sleeping goroutine is a pending timer, so nothing is reported until it
 // wakes; then, if everything is stuck, the deadlock is.
-TEST_F(Diagnostics, SleepingGoroutineMasksDeadlockUntilItWakes) {
+TEST_F(DiagnosticsDeathTest, SleepingGoroutineMasksDeadlockUntilItWakes) {
   EXPECT_EXIT(
       {
         csp::run([] {
@@ -100,7 +106,7 @@ TEST_F(Diagnostics, SleepingGoroutineMasksDeadlockUntilItWakes) {
       testing::ExitedWithCode(2), "^sleeper woke\nfatal error: all goroutines are asleep");
 }
 
-TEST_F(Diagnostics, PendingTimerMasksDeadlockUntilItFires) {
+TEST_F(DiagnosticsDeathTest, PendingTimerMasksDeadlockUntilItFires) {
   EXPECT_EXIT(
       {
         csp::run([] {
@@ -117,7 +123,7 @@ TEST_F(Diagnostics, PendingTimerMasksDeadlockUntilItFires) {
 
 // A plain thread that has used csp and is busy outside it may still wake a goroutine: no
 // report while it works, and the program finishes normally.
-TEST_F(Diagnostics, BusyPlainThreadIsNotADeadlock) {
+TEST(Diagnostics, BusyPlainThreadIsNotADeadlock) {
   csp::channel<int> start;
   csp::channel<int> result;
   std::thread helper([=] {
@@ -135,7 +141,7 @@ TEST_F(Diagnostics, BusyPlainThreadIsNotADeadlock) {
   EXPECT_EQ(got, 1);
 }
 
-TEST_F(Diagnostics, DumpShowsNameStateSpawnSiteAndWhatEachWaitsOn) {
+TEST(Diagnostics, DumpShowsNameStateSpawnSiteAndWhatEachWaitsOn) {
   csp::channel<int> block;
   csp::channel<long> nil{nullptr};
   csp::wait_group group;
@@ -157,7 +163,7 @@ TEST_F(Diagnostics, DumpShowsNameStateSpawnSiteAndWhatEachWaitsOn) {
   // next test's leak check does not see because it started before it.
 }
 
-TEST_F(Diagnostics, LeakCheckNamesTheLeakedGoroutineAndItsSpawnSite) {
+TEST(Diagnostics, LeakCheckNamesTheLeakedGoroutineAndItsSpawnSite) {
   csp::goroutine_leak_check leaks;
   csp::channel<int> never;
   csp::go({.name = "leaky"}, [=] { never.receive(); });
@@ -173,7 +179,7 @@ TEST_F(Diagnostics, LeakCheckNamesTheLeakedGoroutineAndItsSpawnSite) {
 
 // The registry lets goroutines spawn and exit without a shared lock while dumps read it: a
 // dump must never see a record half-built or already freed (ASan and TSan check this test).
-TEST_F(Diagnostics, DumpsWhileGoroutinesComeAndGo) {
+TEST(Diagnostics, DumpsWhileGoroutinesComeAndGo) {
   std::atomic<bool> stop{false};
   std::atomic<int> batches{0};
   csp::wait_group churners;
@@ -208,7 +214,7 @@ TEST_F(Diagnostics, DumpsWhileGoroutinesComeAndGo) {
 
 // wait_group::go and error_group::go start the goroutine for the caller: the report names the
 // caller's line, not a line inside csp's headers.
-TEST_F(Diagnostics, GroupGoRecordsTheCallersSpawnSite) {
+TEST(Diagnostics, GroupGoRecordsTheCallersSpawnSite) {
   csp::goroutine_leak_check leaks;
   csp::channel<int> never;
   csp::wait_group group;

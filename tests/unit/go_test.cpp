@@ -39,6 +39,7 @@
 #include <vector>
 
 #include "csp/csp.hpp"
+#include "support/emulation.hpp"
 #include "support/runtime_fixture.hpp"
 
 namespace {
@@ -1310,7 +1311,12 @@ bool died_of_stack_overflow(int status) {
 
 class GoroutineDeathTest : public testing::Test {
  protected:
-  void SetUp() override { GTEST_FLAG_SET(death_test_style, "threadsafe"); }
+  void SetUp() override {
+    if (csp_test::runs_under_user_mode_emulation()) {
+      GTEST_SKIP() << "death tests cannot run under qemu-user (support/emulation.hpp)";
+    }
+    GTEST_FLAG_SET(death_test_style, "threadsafe");
+  }
 };
 
 // As Go's GOMAXPROCS: the default number of workers is the number of CPUs the process may
