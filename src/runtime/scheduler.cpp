@@ -15,6 +15,7 @@
 #include <new>
 #include <typeinfo>
 
+#include "../platform/fiber_switch.hpp"
 #include "csp/detail/timer_service.hpp"
 #include "csp/detail/wake_batch.hpp"
 #include "csp/diagnostics.hpp"
@@ -23,9 +24,6 @@
 #if defined(__GNUG__)
 #include <cxxabi.h>
 #endif
-
-extern "C" void csp_fiber_switch(void** save_sp, void* load_sp);
-extern "C" void csp_fiber_trampoline();
 
 namespace csp::runtime {
 namespace {
@@ -129,39 +127,11 @@ int default_max_procs() {
   std::abort();  // an exited goroutine is never resumed
 }
 
-// Lays out a new goroutine's stack so that the first switch to it "returns" into
-// csp_fiber_trampoline, which calls goroutine_main(g). See src/platform/fiber_switch_*.S.
 // The top bytes of every stack hold its occupant word for the registry (registry.hpp), in the
 // cache line of the goroutine record just below it.
 constexpr std::size_t occupant_word_space = alignof(std::max_align_t);
 [[maybe_unused]] goroutine** occupant_word(const stack& s) noexcept {
   return reinterpret_cast<goroutine**>(s.top() - sizeof(goroutine*));
-}
-
-void* prepare_stack(std::byte* top, goroutine& g) {
-  auto* slots = reinterpret_cast<void**>(top);
-#if defined(__x86_64__)
-  // [r15][r14][r13][r12][rbx][rbp][return address]; `top` is 16-byte aligned, so the
-  // trampoline's call enters goroutine_main with the stack aligned as the ABI wants.
-  slots -= 7;
-  slots[0] = nullptr;                                         // r15
-  slots[1] = nullptr;                                         // r14
-  slots[2] = reinterpret_cast<void*>(&goroutine_main);        // r13: entry
-  slots[3] = &g;                                              // r12: argument
-  slots[4] = nullptr;                                         // rbx
-  slots[5] = nullptr;                                         // rbp
-  slots[6] = reinterpret_cast<void*>(&csp_fiber_trampoline);  // return address
-#elif defined(__aarch64__)
-  // x19..x30 then d8..d15: 22 slots, 176 bytes.
-  slots -= 22;
-  std::memset(slots, 0, 22 * sizeof(void*));
-  slots[0] = &g;                                               // x19: argument
-  slots[1] = reinterpret_cast<void*>(&goroutine_main);         // x20: entry
-  slots[11] = reinterpret_cast<void*>(&csp_fiber_trampoline);  // x30: return address
-#else
-#error "csp: no fiber switch for this architecture yet"
-#endif
-  return slots;
 }
 
 }  // namespace
@@ -243,7 +213,7 @@ void scheduler::spawn(go_options&& options, task* (*place)(void* where, void* ar
   }
   std::byte* sp_top = reinterpret_cast<std::byte*>(reinterpret_cast<std::uintptr_t>(closure_at) &
                                                    ~std::uintptr_t{63});
-  g->sp = prepare_stack(sp_top, *g);
+  g->sp = platform::prepare_fiber_stack(sp_top, &goroutine_main, g);  // its first switch runs it
   g->fiber.stack_bottom = s.bottom;
   g->fiber.stack_size = s.size;
   g->fiber.tsan_fiber = create_tsan_fiber();
