@@ -2,7 +2,7 @@
 # running what is built under qemu-user (qemu-aarch64): CTest, and gtest_discover_tests at build
 # time, start every test program through CMAKE_CROSSCOMPILING_EMULATOR. This is how the aarch64
 # fiber switch (src/platform/fiber_switch_aarch64.S) is tested on an x86-64 machine; see
-# scripts/test-aarch64.sh.
+# `scripts/test.sh aarch64`.
 set(CMAKE_SYSTEM_NAME Linux)
 set(CMAKE_SYSTEM_PROCESSOR aarch64)
 set(CMAKE_C_COMPILER aarch64-linux-gnu-gcc)

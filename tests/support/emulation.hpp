@@ -1,5 +1,5 @@
 // emulation.hpp: whether the tests run under qemu-user (the aarch64 preset,
-// scripts/test-aarch64.sh), for the few tests that cannot run there.
+// `scripts/test.sh aarch64`), for the few tests that cannot run there.
 //
 // Death tests cannot. GoogleTest's "threadsafe" style re-executes the test binary, and qemu
 // does not intercept execve: without binfmt_misc the kernel cannot run an aarch64 program.

@@ -10,21 +10,13 @@
 #include <thread>
 
 #include "csp/csp.hpp"
-#include "support/emulation.hpp"
+#include "support/death_test.hpp"
 
 using namespace std::chrono_literals;
 
 namespace {
 
-class DiagnosticsDeathTest : public testing::Test {
- protected:
-  void SetUp() override {
-    if (csp_test::runs_under_user_mode_emulation()) {
-      GTEST_SKIP() << "death tests cannot run under qemu-user (support/emulation.hpp)";
-    }
-    GTEST_FLAG_SET(death_test_style, "threadsafe");
-  }
-};
+class DiagnosticsDeathTest : public csp_test::death_test {};
 
 // Polls until `g` shows up as waiting in the dump, so the dump is taken in a known state.
 bool eventually_in_dump(const std::string& needle) {

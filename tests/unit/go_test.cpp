@@ -39,7 +39,7 @@
 #include <vector>
 
 #include "csp/csp.hpp"
-#include "support/emulation.hpp"
+#include "support/death_test.hpp"
 #include "support/runtime_fixture.hpp"
 
 namespace {
@@ -1309,15 +1309,7 @@ bool died_of_stack_overflow(int status) {
   return false;
 }
 
-class GoroutineDeathTest : public testing::Test {
- protected:
-  void SetUp() override {
-    if (csp_test::runs_under_user_mode_emulation()) {
-      GTEST_SKIP() << "death tests cannot run under qemu-user (support/emulation.hpp)";
-    }
-    GTEST_FLAG_SET(death_test_style, "threadsafe");
-  }
-};
+class GoroutineDeathTest : public csp_test::death_test {};
 
 // As Go's GOMAXPROCS: the default number of workers is the number of CPUs the process may
 // run on, not the machine's. Runs in a fresh process, whose runtime starts after the pinning.
