@@ -222,7 +222,10 @@ std::invoke_result_t<F&> run(F&& main, spawn_site site = spawn_site::here()) {
 void yield();
 
 // Sets the number of worker threads that run goroutines (Go's GOMAXPROCS) and returns the
-// previous value; n < 1 only reports it.
+// previous value; n < 1 only reports it. When it returns, goroutines run on at most n workers:
+// lowering it waits until the workers beyond n have stopped, each after the goroutine it runs
+// blocks, yields or returns (there is no preemption). Called from a goroutine, it waits by
+// yielding, and returns on one of the n workers.
 int set_max_procs(int n);
 int max_procs();
 

@@ -716,7 +716,8 @@ goroutine* scheduler::find_runnable(machine& m) {
   };
   for (;;) {
     processor& p = *m.owned;
-    if (!p.active.load(std::memory_order_acquire)) {
+    // seq_cst, after may_run's store: see processor::may_run.
+    if (!p.active.load(std::memory_order_seq_cst)) {
       stop_spinning(false);
       return nullptr;
     }
@@ -758,11 +759,14 @@ goroutine* scheduler::find_runnable(machine& m) {
       begin_slice(p);
       return found;
     }
+    set_may_run(p, false);
     go_idle(m);  // returns spinning if woken: the next round searches and accounts for it
+    set_may_run(p, true);
   }
 }
 
 void scheduler::machine_loop(machine& m) {
+  if (m.owned != nullptr) set_may_run(*m.owned, true);
   for (;;) {
     if (m.owned == nullptr) return;  // handed its processor away (lock_os_thread) and left
     goroutine* g = find_runnable(m);
@@ -784,13 +788,51 @@ void scheduler::machine_loop(machine& m) {
 // until set_max_procs() brings it back.
 void scheduler::retire(machine& m) {
   processor& p = *m.owned;
-  while (goroutine* g = local_pop(p)) global_push(*g);
+  // In the order this processor would have run them, as Go's procresize hands them over:
+  // runnext, then the queue from its head.
   if (goroutine* g = p.runnext.exchange(nullptr)) global_push(*g);
+  while (goroutine* g = local_pop(p)) global_push(*g);
+  set_may_run(p, false);
   wake_idle_machine();
   while (!p.active.load(std::memory_order_acquire)) {
     detail::futex_wait(p.reactivate_word, 0);
   }
   p.reactivate_word.store(0, std::memory_order_relaxed);
+  set_may_run(p, true);
+}
+
+void scheduler::set_may_run(processor& p, bool value) {
+  p.may_run.store(value ? 1 : 0, std::memory_order_seq_cst);
+  if (!value && retirement_waiters_.load(std::memory_order_seq_cst) != 0) {
+    retirement_word_.fetch_add(1, std::memory_order_seq_cst);
+    detail::futex_wake_all(retirement_word_);
+  }
+}
+
+// Whether a processor beyond max_procs, other than `own`, may still run goroutines. A machine
+// whose processor is retired finishes the goroutine it runs, until that one blocks, yields or
+// exits, and then stops (retire); one that is idle or searching stops at once.
+bool scheduler::retirements_pending(const processor* own) const {
+  const int count = processor_count_.load(std::memory_order_acquire);
+  for (int i = 0; i < count; ++i) {
+    const processor& p = *processors_[i];
+    if (&p != own && !p.active.load(std::memory_order_seq_cst) &&
+        p.may_run.load(std::memory_order_seq_cst) != 0) {
+      return true;
+    }
+  }
+  return false;
+}
+
+// Sleeps until retirements_pending(nullptr) is false; on a plain thread only.
+void scheduler::wait_for_retirements() {
+  retirement_waiters_.fetch_add(1, std::memory_order_seq_cst);
+  for (;;) {
+    const std::uint32_t observed = retirement_word_.load(std::memory_order_seq_cst);
+    if (!retirements_pending(nullptr)) break;
+    detail::futex_wait(retirement_word_, observed);
+  }
+  retirement_waiters_.fetch_sub(1, std::memory_order_seq_cst);
 }
 
 void scheduler::solo_loop(machine& m) {
@@ -1131,29 +1173,52 @@ void scheduler::unlock_current_thread() {
 }
 
 int scheduler::set_max_procs(int n) {
-  std::lock_guard guard(procs_lock_);
-  const int previous = active_procs_.load();
-  if (n < 1) return previous;
-  n = std::min(n, max_processors);
-  int count = processor_count_.load();
-  while (count < n) {
-    auto* p = new processor;
-    p->index = count;
-    processors_[count] = p;
-    processor_count_.store(++count, std::memory_order_release);
-    start_machine(p, nullptr);
-  }
-  for (int i = 0; i < count; ++i) {
-    processor& p = *processors_[i];
-    const bool active = i < n;
-    if (p.active.exchange(active) != active && active) {
-      p.reactivate_word.store(1, std::memory_order_release);
-      detail::futex_wake_all(p.reactivate_word);
+  int previous = 0;
+  {
+    std::lock_guard guard(procs_lock_);
+    previous = active_procs_.load();
+    if (n < 1) return previous;
+    n = std::min(n, max_processors);
+    int count = processor_count_.load();
+    while (count < n) {
+      auto* p = new processor;
+      p->index = count;
+      processors_[count] = p;
+      processor_count_.store(++count, std::memory_order_release);
+      start_machine(p, nullptr);
+    }
+    for (int i = 0; i < count; ++i) {
+      processor& p = *processors_[i];
+      const bool active = i < n;
+      if (p.active.exchange(active, std::memory_order_seq_cst) != active && active) {
+        p.reactivate_word.store(1, std::memory_order_release);
+        detail::futex_wake_all(p.reactivate_word);
+      }
+    }
+    active_procs_.store(n);
+    // Wake everyone so that retired processors notice and hand their work over.
+    for (int i = 0; i < n; ++i) wake_idle_machine();
+    // A waiter from an earlier call may be waiting for a processor reactivated just now.
+    if (retirement_waiters_.load(std::memory_order_seq_cst) != 0) {
+      retirement_word_.fetch_add(1, std::memory_order_seq_cst);
+      detail::futex_wake_all(retirement_word_);
     }
   }
-  active_procs_.store(n);
-  // Wake everyone so that retired processors notice and hand their work over.
-  for (int i = 0; i < n; ++i) wake_idle_machine();
+  // Go's GOMAXPROCS stops the world: when it returns, at most n processors run goroutines.
+  // Here the same holds once the retired ones have stopped. Waiting outside procs_lock_ lets a
+  // goroutine on a retired processor call set_max_procs meanwhile without deadlock.
+  if (current_goroutine() != nullptr) {
+    // A goroutine must not block its worker, which may be one we wait for, nor wait for its
+    // own processor: it polls, yielding, which also moves it off a processor retired now.
+    for (;;) {
+      const processor* own = machine_of_this_thread()->owned;
+      const bool own_retired = own != nullptr && !own->active.load(std::memory_order_seq_cst);
+      if (!own_retired && !retirements_pending(own)) break;
+      yield_current();
+    }
+  } else {
+    wait_for_retirements();
+  }
   return previous == 0 ? n : previous;
 }
 

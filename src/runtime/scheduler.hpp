@@ -171,6 +171,12 @@ struct alignas(64) processor {
   std::atomic<std::int64_t> exited{0};
   std::atomic<bool> active{true};
   std::atomic<std::uint32_t> reactivate_word{0};
+  // 1 while the processor's machine may run goroutines: from the moment it starts or leaves
+  // idleness until it sleeps in go_idle() or retire(). Stored (seq_cst) before the machine
+  // reads `active` at the top of its search, so that set_max_procs(), which clears `active`
+  // and then reads this, either sees 0 or is sure the machine will see itself retired at its
+  // next search (scheduler::wait_for_retirements). Read by others only there.
+  std::atomic<std::uint32_t> may_run{0};
   stack_cache stacks;  // only the owning machine touches it
   // This processor's view, as a thief, of every other processor's queue (steal()).
   struct queue_watch {
@@ -281,6 +287,9 @@ class scheduler {
   bool watch_runnexts(machine& m);
   void stop_watching();
   void retire(machine& m);
+  void set_may_run(processor& p, bool value);
+  bool retirements_pending(const processor* own) const;
+  void wait_for_retirements();
   void destroy(goroutine& g);
 
   // Processors only ever get added; readers index below processor_count_ (acquire), which is
@@ -289,6 +298,10 @@ class scheduler {
   processor* processors_[max_processors] = {};
   std::mutex procs_lock_;
   std::atomic<int> active_procs_{0};
+  // set_max_procs() calls waiting for retired processors to stop running goroutines, and the
+  // word they sleep on: bumped whenever a processor's may_run drops or one is reactivated.
+  std::atomic<int> retirement_waiters_{0};
+  std::atomic<std::uint32_t> retirement_word_{0};
   std::atomic<int> processor_count_{0};
 
   detail::adaptive_mutex global_lock_;

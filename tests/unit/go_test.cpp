@@ -506,6 +506,92 @@ TEST_P(GoroutineScheduling, SetMaxProcsReportsThePreviousValue) {
   EXPECT_EQ(csp::set_max_procs(procs()), 1);
 }
 
+namespace {
+// Goroutines that take turns at a section of busy work, yielding in between, while the probe
+// records how many were inside it at once after `lowered` is set.
+struct concurrency_probe {
+  std::atomic<int> inside{0};
+  std::atomic<int> sections{0};
+  std::atomic<bool> lowered{false};
+  std::atomic<int> most_inside_after{0};
+  std::atomic<bool> stop{false};
+
+  void note(int now) {
+    if (!lowered.load()) return;
+    int seen = most_inside_after.load();
+    while (now > seen && !most_inside_after.compare_exchange_weak(seen, now)) {
+    }
+  }
+  void section() {
+    note(inside.fetch_add(1) + 1);
+    volatile unsigned work = 0;  // long enough to be caught in: tens of microseconds
+    for (unsigned i = 0; i < 20'000; ++i) work = work + i;
+    note(inside.load());
+    inside.fetch_sub(1);
+    sections.fetch_add(1);
+  }
+  void start(csp::wait_group& wg, int goroutines) {
+    for (int i = 0; i < goroutines; ++i) {
+      wg.go([this] {
+        while (!stop.load()) {
+          section();
+          csp::yield();
+        }
+      });
+    }
+  }
+  // Polls (yielding) until `more` further sections are done; false after `patience`.
+  bool await_sections(int more) {
+    const int target = sections.load() + more;
+    const auto give_up = std::chrono::steady_clock::now() + patience;
+    while (sections.load() < target) {
+      if (std::chrono::steady_clock::now() > give_up) return false;
+      csp::yield();
+    }
+    return true;
+  }
+};
+}  // namespace
+
+TEST_P(GoroutineScheduling, LoweringMaxProcsReturnsOnceTheRetiredWorkersStopped) {
+  // Go's GOMAXPROCS stops the world, so once it returns no more than n goroutines run. Four
+  // workers run four busy goroutines; after set_max_procs(1) returns to this plain thread, no
+  // two of them are ever inside their section at once.
+  csp::set_max_procs(4);
+  concurrency_probe probe;
+  csp::wait_group wg;
+  probe.start(wg, 4);
+  ASSERT_TRUE(probe.await_sections(40));
+  csp::set_max_procs(1);
+  probe.lowered.store(true);
+  EXPECT_TRUE(probe.await_sections(scaled(400)));
+  probe.stop.store(true);
+  wait_bounded(wg);
+  EXPECT_EQ(probe.most_inside_after.load(), 1);
+}
+
+TEST_P(GoroutineScheduling, LoweringMaxProcsFromAGoroutineLeavesItOnARunningWorker) {
+  // The same from a goroutine, which must not block its worker while it waits, and whose own
+  // worker may be one of those retired.
+  csp::set_max_procs(4);
+  concurrency_probe probe;
+  csp::wait_group wg;
+  probe.start(wg, 3);
+  bool lowered_in_time = false;
+  wg.go([&] {
+    if (!probe.await_sections(40)) return;
+    csp::set_max_procs(1);
+    probe.lowered.store(true);
+    // This goroutine runs now, so none of the others may until it yields.
+    probe.section();
+    lowered_in_time = probe.await_sections(scaled(300));
+    probe.stop.store(true);
+  });
+  wait_bounded(wg);
+  EXPECT_TRUE(lowered_in_time);
+  EXPECT_EQ(probe.most_inside_after.load(), 1);
+}
+
 // =============================================================================================
 // Channels between goroutines and plain threads.
 
