@@ -803,20 +803,24 @@ void scheduler::retire(machine& m) {
 
 void scheduler::set_may_run(processor& p, bool value) {
   p.may_run.store(value ? 1 : 0, std::memory_order_seq_cst);
-  if (!value && retirement_waiters_.load(std::memory_order_seq_cst) != 0) {
-    retirement_word_.fetch_add(1, std::memory_order_seq_cst);
-    detail::futex_wake_all(retirement_word_);
-  }
+  if (!value) wake_retirement_waiters();
 }
 
-// Whether a processor beyond max_procs, other than `own`, may still run goroutines. A machine
-// whose processor is retired finishes the goroutine it runs, until that one blocks, yields or
-// exits, and then stops (retire); one that is idle or searching stops at once.
-bool scheduler::retirements_pending(const processor* own) const {
+// Tells set_max_procs() calls waiting in wait_for_retirements() to look again.
+void scheduler::wake_retirement_waiters() {
+  if (retirement_waiters_.load(std::memory_order_seq_cst) == 0) return;
+  retirement_word_.fetch_add(1, std::memory_order_seq_cst);
+  detail::futex_wake_all(retirement_word_);
+}
+
+// Whether a processor beyond max_procs may still run goroutines. A machine whose processor is
+// retired finishes the goroutine it runs, until that one blocks, yields or exits, and then
+// stops (retire); one that is idle or searching stops at once.
+bool scheduler::retirements_pending() const {
   const int count = processor_count_.load(std::memory_order_acquire);
   for (int i = 0; i < count; ++i) {
     const processor& p = *processors_[i];
-    if (&p != own && !p.active.load(std::memory_order_seq_cst) &&
+    if (!p.active.load(std::memory_order_seq_cst) &&
         p.may_run.load(std::memory_order_seq_cst) != 0) {
       return true;
     }
@@ -824,12 +828,12 @@ bool scheduler::retirements_pending(const processor* own) const {
   return false;
 }
 
-// Sleeps until retirements_pending(nullptr) is false; on a plain thread only.
+// Sleeps until retirements_pending() is false; on a plain thread only.
 void scheduler::wait_for_retirements() {
   retirement_waiters_.fetch_add(1, std::memory_order_seq_cst);
   for (;;) {
     const std::uint32_t observed = retirement_word_.load(std::memory_order_seq_cst);
-    if (!retirements_pending(nullptr)) break;
+    if (!retirements_pending()) break;
     detail::futex_wait(retirement_word_, observed);
   }
   retirement_waiters_.fetch_sub(1, std::memory_order_seq_cst);
@@ -1199,23 +1203,16 @@ int scheduler::set_max_procs(int n) {
     // Wake everyone so that retired processors notice and hand their work over.
     for (int i = 0; i < n; ++i) wake_idle_machine();
     // A waiter from an earlier call may be waiting for a processor reactivated just now.
-    if (retirement_waiters_.load(std::memory_order_seq_cst) != 0) {
-      retirement_word_.fetch_add(1, std::memory_order_seq_cst);
-      detail::futex_wake_all(retirement_word_);
-    }
+    wake_retirement_waiters();
   }
   // Go's GOMAXPROCS stops the world: when it returns, at most n processors run goroutines.
   // Here the same holds once the retired ones have stopped. Waiting outside procs_lock_ lets a
   // goroutine on a retired processor call set_max_procs meanwhile without deadlock.
   if (current_goroutine() != nullptr) {
     // A goroutine must not block its worker, which may be one we wait for, nor wait for its
-    // own processor: it polls, yielding, which also moves it off a processor retired now.
-    for (;;) {
-      const processor* own = machine_of_this_thread()->owned;
-      const bool own_retired = own != nullptr && !own->active.load(std::memory_order_seq_cst);
-      if (!own_retired && !retirements_pending(own)) break;
-      yield_current();
-    }
+    // own processor: it polls, yielding. A yield on a retired processor moves it to one that
+    // stays, and lets that processor's machine stop.
+    while (retirements_pending()) yield_current();
   } else {
     wait_for_retirements();
   }

@@ -288,7 +288,8 @@ class scheduler {
   void stop_watching();
   void retire(machine& m);
   void set_may_run(processor& p, bool value);
-  bool retirements_pending(const processor* own) const;
+  void wake_retirement_waiters();
+  bool retirements_pending() const;
   void wait_for_retirements();
   void destroy(goroutine& g);
 

@@ -579,7 +579,10 @@ TEST_P(GoroutineScheduling, LoweringMaxProcsFromAGoroutineLeavesItOnARunningWork
   probe.start(wg, 3);
   bool lowered_in_time = false;
   wg.go([&] {
-    if (!probe.await_sections(40)) return;
+    if (!probe.await_sections(40)) {
+      probe.stop.store(true);
+      return;
+    }
     csp::set_max_procs(1);
     probe.lowered.store(true);
     // This goroutine runs now, so none of the others may until it yields.
