@@ -16,6 +16,9 @@ namespace {
 // policy measured best of those tried in every scenario of bench/channel_bench.cpp (see
 // bench/README.md); the price is at most ~20 µs of CPU for a wait that ends in a sleep.
 //
+// Beside busy processes outside this one the yields cost their time slices instead, so then
+// the poll is shorter and yields nothing (yield_while_polling, outside_load.cpp).
+//
 // On a process allowed a single CPU (taskset, a one-CPU container) pausing cannot help: the
 // partner runs only when this thread gives the core away. There the poll yields at every
 // step, 20 times, before it sleeps (Go spins only with more than one CPU, for the same reason).
@@ -33,9 +36,17 @@ class os_thread_parker final : public parker {
   void park(std::atomic<std::uint32_t>& word, std::uint32_t observed,
             steady_time deadline) override {
     static const spin_policy policy = policy_for_this_process();
-    for (int i = 1; i <= policy.iterations; ++i) {
-      if (i % policy.yield_every == 0) {
-        sched_yield();
+    // Beside busy processes a yield feeds them a time slice: poll a quarter as long without
+    // yielding (with one CPU not at all), then sleep until the partner wakes us.
+    const bool yields = !outside_load_known();
+    const int iterations =
+        yields ? policy.iterations : (policy.yield_every == 1 ? 0 : policy.iterations / 4);
+    for (int i = 1; i <= iterations; ++i) {
+      if (yields && i % policy.yield_every == 0) {
+        if (!yield_while_polling()) {
+          if (word.load(std::memory_order_relaxed) != observed) return;
+          break;
+        }
       } else {
         cpu_relax();
       }

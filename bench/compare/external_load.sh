@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # external_load.sh: csp's plain-thread channels on a machine that other processes keep busy.
 #
-# Runs the plain-thread rows spsc_cap0/threads and spsc_cap1/threads of compare_csp and the test
+# Runs the plain-thread rows spsc_cap0/threads, spsc_cap1/threads and mpsc_cap1/threads (four
+# producers and a consumer: the program's own threads outnumber the CPUs) of compare_csp and the test
 # GoSelect.DoubleSelect (test/chan/doubleselect.go: a sender, four forwarders and a receiver,
 # six plain threads on unbuffered channels, 100,000 values), REPS times each: first on a quiet
 # machine, then beside HOGS busy loops (`yes > /dev/null`), each a process of its own, as a
@@ -10,19 +11,30 @@
 # Usage: bench/compare/external_load.sh [HOGS] [REPS]
 #   HOGS   busy loops beside the runs (default: the CPU count); REPS runs of each (default 3)
 # Environment: CMP_CSP (default build/compare/compare_csp, built by run.sh) and CMP_GO_TESTS
-# (default build/release/tests/csp_go_tests) choose the binaries, so that two builds can be
-# compared; bench/compare/experiments/parker-*.patch are the variants tried on 2026-11-29.
+# (default build/release/tests/csp_go_tests) choose the binaries. CMP_OLD_CSP and
+# CMP_OLD_GO_TESTS, when set, name a second build run alternately with the first (old, new, old,
+# ...), each line then printed for both: the way to compare two builds on this drifting VM.
+# bench/compare/experiments/parker-*.patch are the variants tried on 2026-11-29.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 hogs=${1:-$(nproc)}
 reps=${2:-3}
-compare=${CMP_CSP:-build/compare/compare_csp}
-go_tests=${CMP_GO_TESTS:-build/release/tests/csp_go_tests}
-for binary in "$compare" "$go_tests"; do
-  [[ -x $binary ]] || {
-    echo "missing $binary: build it first (bench/compare/run.sh, cmake --preset release)" >&2
-    exit 2
-  }
+sides=(new)
+declare -A compare go_tests
+compare[new]=${CMP_CSP:-build/compare/compare_csp}
+go_tests[new]=${CMP_GO_TESTS:-build/release/tests/csp_go_tests}
+if [[ -n ${CMP_OLD_CSP:-} || -n ${CMP_OLD_GO_TESTS:-} ]]; then
+  sides=(old new)
+  compare[old]=${CMP_OLD_CSP:?set both CMP_OLD_CSP and CMP_OLD_GO_TESTS}
+  go_tests[old]=${CMP_OLD_GO_TESTS:?set both CMP_OLD_CSP and CMP_OLD_GO_TESTS}
+fi
+for side in "${sides[@]}"; do
+  for binary in "${compare[$side]}" "${go_tests[$side]}"; do
+    [[ -x $binary ]] || {
+      echo "missing $binary: build it first (bench/compare/run.sh, cmake --preset release)" >&2
+      exit 2
+    }
+  done
 done
 
 pids=()
@@ -32,25 +44,36 @@ stop_hogs() {
 }
 trap stop_hogs EXIT
 
+# Runs every side once per rep, alternately, and prints one line per side.
 measure() {
-  local label=$1 workload
-  for workload in spsc_cap0/threads spsc_cap1/threads; do
-    printf '%-7s %-18s ns/msg:' "$label" "$workload"
+  local label=$1 workload side
+  declare -A line
+  for workload in spsc_cap0/threads spsc_cap1/threads mpsc_cap1/threads DoubleSelect; do
+    for side in "${sides[@]}"; do line[$side]=; done
     for ((i = 0; i < reps; ++i)); do
-      timeout 120 "$compare" "$workload" 2>&1 | awk '/^RESULT/ {printf " %.0f", $4}' || printf ' timeout'
+      for side in "${sides[@]}"; do
+        if [[ $workload == DoubleSelect ]]; then
+          line[$side]+=$(timeout 200 "${go_tests[$side]}" --gtest_filter=GoSelect.DoubleSelect 2>&1 |
+            sed -n 's/.*OK \] GoSelect.DoubleSelect (\([0-9]*\) ms).*/ \1/p' | tr -d '\n' ||
+            echo ' timeout')
+        else
+          line[$side]+=$(timeout 120 "${compare[$side]}" "$workload" 2>&1 |
+            awk '/^RESULT/ {printf " %.0f", $4}' || echo ' timeout')
+        fi
+      done
     done
-    echo
+    for side in "${sides[@]}"; do
+      local unit=ns/msg
+      [[ $workload == DoubleSelect ]] && unit=ms
+      printf '%-7s %-4s %-18s %-7s%s\n' "$label" "$side" "$workload" "$unit:" "${line[$side]}"
+    done
   done
-  printf '%-7s %-18s ms:    ' "$label" DoubleSelect
-  for ((i = 0; i < reps; ++i)); do
-    timeout 200 "$go_tests" --gtest_filter=GoSelect.DoubleSelect 2>&1 |
-      sed -n 's/.*OK \] GoSelect.DoubleSelect (\([0-9]*\) ms).*/ \1/p' | tr -d '\n' ||
-      printf ' timeout'
-  done
-  echo
 }
 
-echo "== $(nproc) CPUs; $compare and $go_tests; $reps runs each"
+for side in "${sides[@]}"; do
+  echo "== $side: ${compare[$side]} and ${go_tests[$side]}"
+done
+echo "== $(nproc) CPUs; $reps runs of each"
 measure quiet
 for ((h = 0; h < hogs; ++h)); do
   yes >/dev/null &

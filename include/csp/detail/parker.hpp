@@ -85,6 +85,19 @@ int allowed_cpu_count() noexcept;
 // with one CPU the partner cannot make progress while we poll).
 bool polling_pays() noexcept;
 
+// Gives the core away (sched_yield) while a plain thread polls for its partner, so that a
+// partner waiting for this core can run. Returns false when the caller should stop polling and
+// sleep instead: without yielding while busy processes outside this one are known to share its
+// CPUs (outside_load_known()), or after a yield that lost the core for long and showed them
+// there. Beside busy strangers every yield costs their whole time slice, milliseconds, while a
+// sleeping thread is woken by its partner within microseconds; docs/runtime.md, "Parking".
+bool yield_while_polling() noexcept;
+
+// Whether threads of other processes were found waiting for CPUs that this process also wants,
+// within the last 100 ms (src/outside_load.cpp says how it is found). Cheap: one relaxed load
+// while nothing was found.
+bool outside_load_known() noexcept;
+
 // What the deadlock detector knows of plain threads: which sleep in a csp operation now, and
 // how often any woke. Threads running anywhere are seen through /proc (scheduler.cpp).
 class thread_census {

@@ -25,7 +25,6 @@
 
 #include <cstddef>
 #include <optional>
-#include <thread>
 #include <type_traits>
 
 #include "csp/detail/channel/core.hpp"
@@ -109,7 +108,8 @@ class buffered_channel final : public channel_core<T> {
 
   // Runs a fast ring operation; if the ring is full (empty), a plain thread on a machine with
   // several CPUs tries again for a while before it takes the lock to wait: 127 pauses in
-  // doubling rounds, then 4 yields of the core (crossbeam's Backoff). Blocking costs a futex
+  // doubling rounds, then up to 4 yields of the core (crossbeam's Backoff), none beside busy
+  // processes (yield_while_polling). Blocking costs a futex
   // sleep and wake of microseconds on each side, where a partner on another core usually
   // answers within a few hundred nanoseconds. Goroutines do not poll: their worker has other
   // goroutines to run, and parking one costs a switch, not a system call.
@@ -120,8 +120,8 @@ class buffered_channel final : public channel_core<T> {
     for (unsigned step = 0; step <= 10; ++step) {
       if (step <= 6) {
         for (unsigned i = 0; i < (1u << step); ++i) cpu_relax();
-      } else {
-        std::this_thread::yield();
+      } else if (!yield_while_polling()) {
+        break;  // busy processes share our CPUs: wait under the lock, where one sleeps
       }
       result = operation();
       if (result != ring_result::full_or_empty) break;
