@@ -106,12 +106,14 @@ long long busy_ticks_of_allowed_cpus() noexcept {
     for (ssize_t i = 0; i < length && !done; ++i) {
       if (chunk[i] != '\n') {
         if (line_length < sizeof line - 1) line[line_length++] = chunk[i];
+        // The CPU lines come first; the next one ("intr ...") can be many kilobytes long.
+        if (line_length == 3 && std::strncmp(line, "cpu", 3) != 0) done = true;
         continue;
       }
       line[line_length] = '\0';
       line_length = 0;
       if (std::strncmp(line, "cpu", 3) != 0) {
-        done = true;  // the CPU lines come first
+        done = true;
       } else if (line[3] == ' ') {
         if (every_cpu) {
           total = busy_ticks(line);
