@@ -60,7 +60,10 @@ std::atomic_flag looking = ATOMIC_FLAG_INIT;
 // Where the CPU time went up to one moment.
 struct cpu_sample {
   nanoseconds time = 0;
-  nanoseconds busy = 0;  // busy time of the CPUs this process may use, all processes together
+  // Busy time of the CPUs this process may use, all processes together, in ticks: converted
+  // only as a difference, since in nanoseconds a large machine's total since boot can
+  // overflow 64 bits within a year.
+  long long busy_ticks = 0;
   nanoseconds ours = 0;  // this process's CPU time
 };
 cpu_sample last_sample;
@@ -136,15 +139,20 @@ long long busy_ticks_of_allowed_cpus() noexcept {
   return found ? total : -1;
 }
 
+long ticks_per_second() noexcept {
+  static const long ticks = ::sysconf(_SC_CLK_TCK);
+  return ticks;
+}
+
 bool take_sample(cpu_sample& sample) noexcept {
-  static const long ticks_per_second = ::sysconf(_SC_CLK_TCK);
   timespec ours{};
   const long long ticks = busy_ticks_of_allowed_cpus();
-  if (ticks < 0 || ticks_per_second <= 0 || ::clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ours) != 0) {
+  if (ticks < 0 || ticks_per_second() <= 0 ||
+      ::clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ours) != 0) {
     return false;
   }
   sample.time = now();
-  sample.busy = ticks * (1'000'000'000 / ticks_per_second);
+  sample.busy_ticks = ticks;
   sample.ours = ours.tv_sec * 1'000'000'000LL + ours.tv_nsec;
   return true;
 }
@@ -161,7 +169,9 @@ finding strangers_busy() noexcept {
   const cpu_sample previous = last_sample;
   last_sample = sample;
   if (previous.time == 0 || window > longest_window) return finding::undecided;
-  const nanoseconds strangers = (sample.busy - previous.busy) - (sample.ours - previous.ours);
+  const nanoseconds busy =
+      (sample.busy_ticks - previous.busy_ticks) * (1'000'000'000 / ticks_per_second());
+  const nanoseconds strangers = busy - (sample.ours - previous.ours);
   return strangers * 4 > window * allowed_cpu_count() ? finding::busy : finding::quiet;
 }
 
