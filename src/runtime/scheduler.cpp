@@ -794,10 +794,16 @@ void scheduler::retire(machine& m) {
   while (goroutine* g = local_pop(p)) global_push(*g);
   set_may_run(p, false);
   wake_idle_machine();
-  while (!p.active.load(std::memory_order_acquire)) {
+  // The word is cleared before each look at `active`, not after the wait: set_max_procs()
+  // sets it after `active`, so a reactivation whose store came after this machine had already
+  // seen `active` and left (or before it ever started) left it at 1, and the next retirement's
+  // futex_wait returned at once, for ever: a retired machine spinning on a whole core until it
+  // was reactivated (GoroutineScheduling.ARetiredWorkerSleeps).
+  for (;;) {
+    p.reactivate_word.store(0, std::memory_order_seq_cst);
+    if (p.active.load(std::memory_order_seq_cst)) break;
     detail::futex_wait(p.reactivate_word, 0);
   }
-  p.reactivate_word.store(0, std::memory_order_relaxed);
   set_may_run(p, true);
 }
 

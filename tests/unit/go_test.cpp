@@ -19,6 +19,7 @@
 #include <sched.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
+#include <time.h>
 
 #include <atomic>
 #include <cfenv>
@@ -597,6 +598,35 @@ TEST_P(GoroutineScheduling, LoweringMaxProcsFromAGoroutineLeavesItOnARunningWork
   wait_bounded(wg);
   EXPECT_TRUE(lowered_in_time);
   EXPECT_EQ(probe.most_inside_after.load(), 1);
+}
+
+TEST_P(GoroutineScheduling, ARetiredWorkerSleeps) {
+  // Raising max_procs wakes a retired worker; lowering it again retires the worker once more,
+  // and it must sleep, not spin: a wake-up word left set by the earlier raise once made its
+  // futex wait return at once, for ever (a whole core busy after most such rounds). Each
+  // round measures the process's CPU time over an idle window: a spinning worker uses a large
+  // share of it even on a loaded machine; an idle runtime uses next to none. The first round
+  // is not measured: it starts the extra worker's thread, which under qemu also translates
+  // the scheduler's code (5-7 ms of CPU, measured).
+  using namespace std::chrono_literals;
+  const auto cpu_time = [] {
+    timespec now{};
+    ::clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &now);
+    return std::chrono::seconds(now.tv_sec) + std::chrono::nanoseconds(now.tv_nsec);
+  };
+  constexpr auto window = 40ms;
+  for (int round = 0; round <= 15; ++round) {
+    csp::set_max_procs(procs() + 1);
+    csp::set_max_procs(procs());
+    const auto before = cpu_time();
+    std::this_thread::sleep_for(window);  // the idle window measured, not a synchronisation
+    const auto used = cpu_time() - before;
+    if (round == 0) continue;
+    ASSERT_LT(used, window / 4) << "round " << round << ": "
+                                << std::chrono::duration<double, std::milli>(used).count()
+                                << " ms of CPU in an idle window of 40 ms after lowering "
+                                   "max_procs: a retired worker spins";
+  }
 }
 
 // =============================================================================================
