@@ -43,10 +43,7 @@ class os_thread_parker final : public parker {
         yields ? policy.iterations : (policy.yield_every == 1 ? 0 : policy.iterations / 4);
     for (int i = 1; i <= iterations; ++i) {
       if (yields && i % policy.yield_every == 0) {
-        if (!yield_while_polling()) {
-          if (word.load(std::memory_order_relaxed) != observed) return;
-          break;
-        }
+        if (!yield_while_polling()) break;  // the CAS below sees a word that changed meanwhile
       } else {
         cpu_relax();
       }

@@ -19,7 +19,6 @@
 #include <sched.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
-#include <time.h>
 
 #include <atomic>
 #include <cfenv>
@@ -40,6 +39,7 @@
 #include <vector>
 
 #include "csp/csp.hpp"
+#include "support/cpu_time.hpp"
 #include "support/death_test.hpp"
 #include "support/runtime_fixture.hpp"
 
@@ -609,18 +609,13 @@ TEST_P(GoroutineScheduling, ARetiredWorkerSleeps) {
   // is not measured: it starts the extra worker's thread, which under qemu also translates
   // the scheduler's code (5-7 ms of CPU, measured).
   using namespace std::chrono_literals;
-  const auto cpu_time = [] {
-    timespec now{};
-    ::clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &now);
-    return std::chrono::seconds(now.tv_sec) + std::chrono::nanoseconds(now.tv_nsec);
-  };
   constexpr auto window = 40ms;
   for (int round = 0; round <= 15; ++round) {
     csp::set_max_procs(procs() + 1);
     csp::set_max_procs(procs());
-    const auto before = cpu_time();
+    const auto before = csp_test::process_cpu_time();
     std::this_thread::sleep_for(window);  // the idle window measured, not a synchronisation
-    const auto used = cpu_time() - before;
+    const auto used = csp_test::process_cpu_time() - before;
     if (round == 0) continue;
     ASSERT_LT(used, window / 4) << "round " << round << ": "
                                 << std::chrono::duration<double, std::milli>(used).count()

@@ -23,6 +23,7 @@
 #include "csp/detail/timer_service.hpp"
 #include "csp/select.hpp"
 #include "csp/time.hpp"
+#include "support/cpu_time.hpp"
 
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 #define CSP_TIME_TEST_SANITIZED 1
@@ -76,11 +77,7 @@ std::string panic_text(F&& operation) {
   return "<no exception>";
 }
 
-std::chrono::nanoseconds process_cpu_time() {
-  timespec ts{};
-  ::clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-  return std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec);
-}
+using csp_test::process_cpu_time;
 
 // =============================================================================================
 // csp::after

@@ -109,9 +109,9 @@ class buffered_channel final : public channel_core<T> {
   // Runs a fast ring operation; if the ring is full (empty), a plain thread on a machine with
   // several CPUs tries again for a while before it takes the lock to wait: 127 pauses in
   // doubling rounds, then up to 4 yields of the core (crossbeam's Backoff), none beside busy
-  // processes (yield_while_polling). Blocking costs a futex
-  // sleep and wake of microseconds on each side, where a partner on another core usually
-  // answers within a few hundred nanoseconds. Goroutines do not poll: their worker has other
+  // processes (yield_while_polling). Blocking costs a futex sleep and wake of microseconds on
+  // each side, where a partner on another core usually answers within a few hundred
+  // nanoseconds. Goroutines do not poll: their worker has other
   // goroutines to run, and parking one costs a switch, not a system call.
   template <class Operation>
   static ring_result poll(Operation operation) {
