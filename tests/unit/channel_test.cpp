@@ -1427,6 +1427,36 @@ TYPED_TEST(ChannelExceptions, RefillThatKeepsThrowingReachesTheSender) {
   EXPECT_EQ(c.try_receive().status, csp::channel_status::empty);
 }
 
+TYPED_TEST(ChannelExceptions, RefillThatThrowsPassesTheSlotToTheNextSender) {
+  // Two senders wait on a full ring; the receive that frees the slot cannot move the first
+  // one's value in. The first is told to retry, and the slot goes to the second at once: left
+  // empty while a sender waited, it let receivers queue beside that sender, and a stress round
+  // hung with one sender and two receivers asleep on an empty channel of capacity 1.
+  REQUIRE_PARKING_OBSERVABLE();
+  using T = TypeParam;
+  csp::channel<T> c(1);
+  c.send(T(1));
+  bool first_sent = false;
+  bool second_sent = false;
+  party first([&] { first_sent = c.send_for(T(2), patience); });
+  ASSERT_TRUE(first.wait_until_parked());
+  party second([&] { second_sent = c.send_for(T(3), patience); });
+  ASSERT_TRUE(second.wait_until_parked());
+  faults::arm(2, 1);
+  auto head = c.receive();
+  ASSERT_TRUE(head.has_value());
+  EXPECT_EQ(head->id(), 1);
+  second.join();  // its value took the freed slot during that receive
+  EXPECT_TRUE(second_sent);
+  EXPECT_EQ(id_of(c.try_receive()), 3);
+  auto last = c.receive_for(patience);
+  ASSERT_EQ(last.status, csp::channel_status::success);
+  EXPECT_EQ(last->id(), 2);
+  first.join();
+  EXPECT_TRUE(first_sent);
+  EXPECT_EQ(c.try_receive().status, csp::channel_status::empty);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Memory ordering (MM-1..MM-4). The data below is deliberately non-atomic: under TSan a missing
 // happens-before edge is reported as a race; elsewhere the tests check values.

@@ -16,13 +16,16 @@
 // Invariants (lock held, bit set): receivers wait only while the ring is empty and senders only
 // while it is full. A receive that takes the head of a full ring moves the longest-waiting
 // sender's value into the freed slot at once (Go's RCV-6), so blocked senders are served in
-// arrival order and no newcomer barges past them: a newcomer sees the bit and queues. A send
-// that finds a blocked receiver (the ring is then empty) hands the value over directly,
+// arrival order and no newcomer barges past them: a newcomer sees the bit and queues. If a
+// sender's value will not move into the slot (its move throws), that sender is told to retry
+// and the next one gets the slot: the ring is never left with room while a sender waits. A
+// send that finds a blocked receiver (the ring is then empty) hands the value over directly,
 // bypassing the ring (SND-7).
 // Storage: capacity slots of sizeof(T) plus an 8-byte stamp each, allocated once and stamped at
 // creation, so T needs no default constructor.
 #pragma once
 
+#include <cassert>
 #include <cstddef>
 #include <optional>
 #include <type_traits>
@@ -140,6 +143,11 @@ class buffered_channel final : public channel_core<T> {
     if (!ring_.is_slow_locked()) ring_.set_slow_locked();
   }
   void settle_locked() override CSP_REQUIRES(this->lock_) {
+    // The invariants above, at the end of every locked section (builds with assertions: the
+    // sanitizer presets). A waiter that is no longer waiting may still sit in a queue until
+    // someone drops it, so only waiting ones count.
+    assert(!this->receivers_.has_waiting(nullptr) || ring_.size() == 0);
+    assert(!this->senders_.has_waiting(nullptr) || ring_.size() == this->capacity_);
     if (lock_free && this->senders_.empty() && this->receivers_.empty() &&
         !this->closed_.load(std::memory_order_relaxed)) {
       ring_.clear_slow_locked();
@@ -163,17 +171,21 @@ class buffered_channel final : public channel_core<T> {
                                                            : channel_status::empty;
     }
     // The ring was full if a sender waits: give its value the slot just freed.
-    if (operation* sender = this->senders_.claim_first(nullptr)) {
+    while (operation* sender = this->senders_.claim_first(nullptr)) {
       try {
         if (ring_.template push<true>(*static_cast<T*>(sender->slot)) == ring_result::done) {
           wakes.add(sender->owner, waiter::outcome::success);
         } else {
           wakes.add(sender->owner, waiter::outcome::retry);  // cannot happen: one slot is free
         }
+        break;
       } catch (...) {
         // Our receive succeeded; the sender keeps its value and meets the exception itself
-        // when it retries.
-        wakes.add(sender->owner, waiter::outcome::retry);
+        // when it retries. The slot goes to the next blocked sender: left free, it would break
+        // the invariant that senders wait only on a full ring, and a receiver could then queue
+        // beside a waiting sender, both asleep for good if the retry throws again and its
+        // sender gives up.
+        wakes.add_retry(*sender);
       }
     }
     return channel_status::success;

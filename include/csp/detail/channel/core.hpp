@@ -53,7 +53,9 @@ inline bool deadline_passed(steady_time deadline) noexcept {
 
 // Waiters to finish once the channel lock is released: waking a thread is a system call, and
 // a woken party should not find the lock still held. A channel operation completes at most one
-// partner, and may owe a second one a retry.
+// partner, and may owe a second one a retry; a receive that refills a buffered channel's ring
+// may owe a retry to every blocked sender whose value would not move (buffered.hpp), which
+// wait here in a list threaded through their own operations.
 class wake_list {
  public:
   wake_list() = default;
@@ -64,10 +66,17 @@ class wake_list {
     assert(count_ < 2);
     entries_[count_++] = {w, how};
   }
-  bool empty() const noexcept { return count_ == 0; }
+  // `op` has left its channel's queue (claimed), so its links are free to use.
+  void add_retry(operation& op) noexcept { retries_.push_back(op); }
+  bool empty() const noexcept { return count_ == 0 && retries_.empty(); }
   void run() noexcept {
     for (int i = 0; i < count_; ++i) entries_[i].target->finish(entries_[i].how);
     count_ = 0;
+    // Unlinked before the finish: its owner may reuse the node as soon as it sees the outcome.
+    while (operation* op = retries_.front()) {
+      retries_.remove(*op);
+      op->owner->finish(waiter::outcome::retry);
+    }
   }
 
  private:
@@ -77,6 +86,7 @@ class wake_list {
   };
   entry entries_[2];
   int count_ = 0;
+  wait_queue retries_;
 };
 
 // Which implementation a core is: try_send_now() and try_receive_now() (flavors.hpp) call the
