@@ -7,12 +7,23 @@
 //   BM_Go/named         the same with go_options{.name = "worker"} (a short string: no
 //                       allocation with libstdc++'s small-string buffer)
 //   BM_Go/two_spawners  two goroutines spawning at once, so the registry lock is contended
+//   BM_BurstThenIdle    100,000 goroutines parked on one channel and released, then the process
+//                       left alone until it is quiet (support/cpu_time.hpp's wait_until_quiet):
+//                       the time (manual time; the last 50 ms are the quiet window) and the CPU
+//                       (idle_cpu_ms, all threads) that the idle workers spend giving the burst's
+//                       stacks back to the kernel (stack_pool::trim), and the resident memory
+//                       after (rss_mib)
 #include <benchmark/benchmark.h>
+#include <unistd.h>
 
+#include <chrono>
 #include <cstdint>
+#include <fstream>
 
+#include "csp/channel.hpp"
 #include "csp/go.hpp"
 #include "csp/wait_group.hpp"
+#include "support/cpu_time.hpp"
 
 namespace {
 
@@ -49,6 +60,42 @@ void BM_Go(benchmark::State& state, bool named, int spawners) {
 BENCHMARK_CAPTURE(BM_Go, unnamed, false, 1)->Name("BM_Go/unnamed")->UseRealTime();
 BENCHMARK_CAPTURE(BM_Go, named, true, 1)->Name("BM_Go/named")->UseRealTime();
 BENCHMARK_CAPTURE(BM_Go, two_spawners, false, 2)->Name("BM_Go/two_spawners")->UseRealTime();
+
+double resident_mib() {
+  std::ifstream statm("/proc/self/statm");
+  long long size = 0, resident = 0;
+  statm >> size >> resident;
+  return static_cast<double>(resident) * static_cast<double>(::sysconf(_SC_PAGESIZE)) /
+         (1024.0 * 1024.0);
+}
+
+void BM_BurstThenIdle(benchmark::State& state) {
+  constexpr int goroutines = 100000;
+  std::chrono::nanoseconds idle_cpu{0};
+  for (auto _ : state) {
+    {
+      csp::channel<int> release;
+      csp::wait_group done;
+      for (int i = 0; i < goroutines; ++i) done.go([&release] { release.receive(); });
+      for (int i = 0; i < goroutines; ++i) release.send(i);
+      done.wait();
+    }
+    const auto start = std::chrono::steady_clock::now();
+    const auto cpu_before = csp_test::process_cpu_time();
+    if (!csp_test::wait_until_quiet(std::chrono::seconds(10))) {
+      state.SkipWithError("the process was not quiet within 10 s of the burst");
+      break;
+    }
+    idle_cpu += csp_test::process_cpu_time() - cpu_before;
+    state.SetIterationTime(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  }
+  state.counters["idle_cpu_ms"] = std::chrono::duration<double, std::milli>(idle_cpu).count() /
+                                  static_cast<double>(state.iterations());
+  state.counters["rss_mib"] = resident_mib();
+}
+
+BENCHMARK(BM_BurstThenIdle)->UseManualTime()->Iterations(5)->Unit(benchmark::kMillisecond);
 
 }  // namespace
 

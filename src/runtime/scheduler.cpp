@@ -618,7 +618,8 @@ void scheduler::go_idle(machine& m) {
   // csp::run: nothing to detect, and no CPU spent; a run that starts later wakes a machine for
   // its main goroutine, and that one does the watching).
   // A machine idle for trim_delay while the stack pool holds more than it keeps warm gives the
-  // surplus memory back, a batch at a time, looking for a wake-up between batches. Not at once:
+  // surplus memory back, a batch at a time, looking for a wake-up between batches (one machine
+  // at a time: another that finds the pool being trimmed sleeps for trim_delay). Not at once:
   // trimming interrupts every core (TLB shootdowns), and a runtime that pauses between bursts
   // of goroutines would pay for it in the next burst, refaulting the pages it gave back.
   bool seen_deadlocked = false;
@@ -667,8 +668,8 @@ void scheduler::go_idle(machine& m) {
     } else if (trim_at == detail::no_deadline) {
       trim_at = now + trim_delay;
     } else if (now >= trim_at) {
-      pool.trim();
-      continue;
+      if (pool.trim()) continue;
+      trim_at = now + trim_delay;
     }
     detail::steady_time deadline = trim_at;
     if (watching) deadline = std::min(deadline, next_check);

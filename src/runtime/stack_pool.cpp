@@ -269,7 +269,8 @@ void stack_pool::prefault() noexcept {
   publish_counts_locked();
 }
 
-void stack_pool::trim() noexcept {
+bool stack_pool::trim() noexcept {
+  if (trimming_.exchange(true, std::memory_order_acquire)) return false;
   stack batch[trim_batch];
   std::size_t count = 0;
   {
@@ -286,15 +287,33 @@ void stack_pool::trim() noexcept {
     }
     publish_counts_locked();
   }
-  // Outside the lock: each call may interrupt every core to flush its TLB.
-  // The length rounds up to whole pages: a slab stack's last page holds the canary of the stack
+  // Outside the lock. Each call interrupts every other core that runs the process, to flush its
+  // TLB (in a VM, that costs exits on both sides), so neighbours go in one call: sorted by
+  // address, stacks whose ranges meet are one range, and so are guarded stacks one guard page
+  // apart (that page, PROT_NONE and never touched, is the upper stack's own guard).
+  // A range rounds up to whole pages: a slab stack's last page holds the canary of the stack
   // above it too, which reads zero afterwards, as an intact canary does.
-  for (std::size_t i = 0; i < count; ++i) ::madvise(batch[i].bottom, batch[i].size, MADV_DONTNEED);
+  std::sort(batch, batch + count,
+            [](const stack& a, const stack& b) { return std::less<>()(a.bottom, b.bottom); });
+  for (std::size_t first = 0; first < count;) {
+    std::byte* const start = batch[first].bottom;
+    std::byte* end = start + round_to_pages(batch[first].size);
+    std::size_t next = first + 1;
+    for (; next < count && (batch[next].bottom == end ||
+                            (batch[next].guarded && batch[next].bottom == end + page_size()));
+         ++next) {
+      end = batch[next].bottom + round_to_pages(batch[next].size);
+    }
+    ::madvise(start, static_cast<std::size_t>(end - start), MADV_DONTNEED);
+    first = next;
+  }
   detail::lock_guard lock(state_->mutex);
   for (std::size_t i = 0; i < count; ++i) {
     const stack& s = batch[i];
     (s.guarded ? state_->guarded_clean : state_->slab_free)[s.size_class()].push_back(s);
   }
+  trimming_.store(false, std::memory_order_release);
+  return true;
 }
 
 bool stack_pool::slab_canary_intact(const stack& s) noexcept {

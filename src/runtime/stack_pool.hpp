@@ -104,8 +104,11 @@ class stack_pool {
 
   // Whether trim() has work: more stacks pooled than are kept warm. Cheap; no lock.
   bool trim_pending() const noexcept { return excess_.load(std::memory_order_relaxed) != 0; }
-  // Gives the memory of up to a batch of the coldest excess stacks back to the kernel.
-  void trim() noexcept;
+  // Gives the memory of up to a batch of the coldest excess stacks back to the kernel. Returns
+  // false, having done nothing, while another machine is trimming: one at a time, because
+  // each madvise interrupts the other cores that run the process, and two trimmers kept
+  // interrupting each other (docs/runtime.md, "Stacks", has the figures).
+  bool trim() noexcept;
 
   // Whether the canary below `s` is intact (always, for a guarded stack). Checked at every
   // switch out of a goroutine, so the common answer costs no call.
@@ -127,6 +130,7 @@ class stack_pool {
   std::size_t make_fresh(std::size_t size, stack* out, std::size_t want);
   struct state;
   state* state_;
+  std::atomic<bool> trimming_{false};   // a machine is in trim()
   std::atomic<std::size_t> excess_{0};  // a copy of state::warm_excess, for trim_pending()
   void publish_counts_locked() noexcept;
   std::atomic<std::size_t> warm_default_{0};  // a copy of state::free's default-size count
