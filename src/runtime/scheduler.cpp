@@ -5,6 +5,7 @@
 #include <pthread.h>
 
 #include <algorithm>
+#include <cassert>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -157,6 +158,10 @@ void goroutine_parker::note_wait(const detail::wait_reason& reason) noexcept {
 }
 
 void goroutine_parker::unpark(std::atomic<std::uint32_t>&) noexcept {
+  // Only the party that took the sleeping bit out of the word wakes the goroutine, once, and
+  // the goroutine's machine marked it waiting before it put the bit in (finish_request): a
+  // second wake-up, or one of a goroutine that is still running, would run it on two machines.
+  assert(goroutine_.status.load(std::memory_order_relaxed) == goroutine_status::waiting);
   scheduler::instance().ready(goroutine_);
 }
 

@@ -325,11 +325,16 @@ class wait_queue {
   }
 
   // True when some operation of a waiter other than `self` is still waiting.
-  bool has_waiting(const waiter* self) const noexcept {
+  bool has_waiting(const waiter* self) const noexcept { return first_waiting(self) != nullptr; }
+
+  // The waiter of the first operation that is still waiting and not `self`'s, or null.
+  const waiter* first_waiting(const waiter* self = nullptr) const noexcept {
     for (operation* op = head_; op != nullptr; op = op->next) {
-      if (op->owner != self && op->owner->current_phase() == waiter::phase::waiting) return true;
+      if (op->owner != self && op->owner->current_phase() == waiter::phase::waiting) {
+        return op->owner;
+      }
     }
-    return false;
+    return nullptr;
   }
 
  private:

@@ -29,6 +29,7 @@
 #pragma once
 
 #include <atomic>
+#include <cassert>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -316,6 +317,7 @@ class channel_core {
     }
     ~channel_section() CSP_RELEASE() {
       if (handed_over_) return;
+      core_.check_invariants_locked();
       if (core_.has_hooks()) core_.settle_locked();
       core_.lock_.unlock();
       wakes.run();
@@ -326,6 +328,7 @@ class channel_core {
     // queues itself has completed nobody, so nothing waits to be woken.
     waiter::result wait_unlocking(waiter& w) CSP_NO_THREAD_SAFETY_ANALYSIS {
       assert(wakes.empty());
+      core_.check_invariants_locked();
       if (core_.has_hooks()) core_.settle_locked();
       handed_over_ = true;
       return w.wait_unlocking(core_.lock_);
@@ -339,6 +342,28 @@ class channel_core {
     channel_core& core_;
     bool handed_over_ = false;  // the lock went to wait_unlocking()
   };
+
+  // The invariants every flavor keeps, at the end of every locked section (builds with
+  // assertions: the sanitizer presets; the buffered flavor checks its own in settle_locked).
+  // While the lock is held nobody joins or leaves a queue, and a queued operation's waiter can
+  // only leave `waiting` (claimed through another channel, or aborted), never come back to it:
+  // an operation seen waiting here has been waiting since it was queued.
+  void check_invariants_locked() const CSP_REQUIRES(lock_) {
+#ifndef NDEBUG
+    // close() claims every waiting operation in its section, and nobody queues on a closed
+    // channel.
+    if (closed_.load(std::memory_order_relaxed)) {
+      assert(!senders_.has_waiting(nullptr) && !receivers_.has_waiting(nullptr));
+    }
+    // Capacity 0: a send and a receive that both wait would have met when the second one came,
+    // unless they are two cases of one select, which never pairs with itself.
+    if (flavor_ == channel_flavor::rendezvous && receivers_.has_waiting(nullptr)) {
+      if (const waiter* sender = senders_.first_waiting()) {
+        assert(!senders_.has_waiting(sender) && !receivers_.has_waiting(sender));
+      }
+    }
+#endif
+  }
 
   // Whether prepare_locked and settle_locked do anything: only the buffered flavor overrides
   // them.
