@@ -324,12 +324,15 @@ class wait_queue {
     return nullptr;
   }
 
-  // True when some operation of a waiter other than `self` is still waiting.
-  bool has_waiting(const waiter* self) const noexcept { return first_waiting(self) != nullptr; }
+  // True when some operation of a waiter other than `self` is still waiting (among the first
+  // `limit` operations: the invariant checks look no further).
+  bool has_waiting(const waiter* self, std::size_t limit = SIZE_MAX) const noexcept {
+    return first_waiting(self, limit) != nullptr;
+  }
 
   // The waiter of the first operation that is still waiting and not `self`'s, or null.
-  const waiter* first_waiting(const waiter* self = nullptr) const noexcept {
-    for (operation* op = head_; op != nullptr; op = op->next) {
+  const waiter* first_waiting(const waiter* self, std::size_t limit = SIZE_MAX) const noexcept {
+    for (operation* op = head_; op != nullptr && limit != 0; op = op->next, --limit) {
       if (op->owner != self && op->owner->current_phase() == waiter::phase::waiting) {
         return op->owner;
       }

@@ -143,11 +143,14 @@ class buffered_channel final : public channel_core<T> {
     if (!ring_.is_slow_locked()) ring_.set_slow_locked();
   }
   void settle_locked() override CSP_REQUIRES(this->lock_) {
-    // The invariants above, at the end of every locked section (builds with assertions: the
-    // sanitizer presets). A waiter that is no longer waiting may still sit in a queue until
-    // someone drops it, so only waiting ones count.
-    assert(!this->receivers_.has_waiting(nullptr) || ring_.size() == 0);
-    assert(!this->senders_.has_waiting(nullptr) || ring_.size() == this->capacity_);
+#if defined(CSP_CHECK_INVARIANTS)
+    // The invariants above, at the end of every locked section (the sanitizer presets; see
+    // check_invariants_locked). A waiter that is no longer waiting may still sit in a queue
+    // until someone drops it, so only waiting ones count.
+    assert(!this->receivers_.has_waiting(nullptr, base::invariant_walk) || ring_.size() == 0);
+    assert(!this->senders_.has_waiting(nullptr, base::invariant_walk) ||
+           ring_.size() == this->capacity_);
+#endif
     if (lock_free && this->senders_.empty() && this->receivers_.empty() &&
         !this->closed_.load(std::memory_order_relaxed)) {
       ring_.clear_slow_locked();
