@@ -14,16 +14,15 @@
 //                       stacks back to the kernel (stack_pool::trim), and the resident memory
 //                       after (rss_mib)
 #include <benchmark/benchmark.h>
-#include <unistd.h>
 
 #include <chrono>
 #include <cstdint>
-#include <fstream>
 
 #include "csp/channel.hpp"
 #include "csp/go.hpp"
 #include "csp/wait_group.hpp"
 #include "support/cpu_time.hpp"
+#include "support/resident.hpp"
 
 namespace {
 
@@ -61,14 +60,6 @@ BENCHMARK_CAPTURE(BM_Go, unnamed, false, 1)->Name("BM_Go/unnamed")->UseRealTime(
 BENCHMARK_CAPTURE(BM_Go, named, true, 1)->Name("BM_Go/named")->UseRealTime();
 BENCHMARK_CAPTURE(BM_Go, two_spawners, false, 2)->Name("BM_Go/two_spawners")->UseRealTime();
 
-double resident_mib() {
-  std::ifstream statm("/proc/self/statm");
-  long long size = 0, resident = 0;
-  statm >> size >> resident;
-  return static_cast<double>(resident) * static_cast<double>(::sysconf(_SC_PAGESIZE)) /
-         (1024.0 * 1024.0);
-}
-
 void BM_BurstThenIdle(benchmark::State& state) {
   constexpr int goroutines = 100000;
   std::chrono::nanoseconds idle_cpu{0};
@@ -92,7 +83,7 @@ void BM_BurstThenIdle(benchmark::State& state) {
   }
   state.counters["idle_cpu_ms"] = std::chrono::duration<double, std::milli>(idle_cpu).count() /
                                   static_cast<double>(state.iterations());
-  state.counters["rss_mib"] = resident_mib();
+  state.counters["rss_mib"] = static_cast<double>(csp_test::resident_kib()) / 1024.0;
 }
 
 BENCHMARK(BM_BurstThenIdle)->UseManualTime()->Iterations(5)->Unit(benchmark::kMillisecond);

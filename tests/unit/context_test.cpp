@@ -34,6 +34,7 @@
 #include "csp/mutex.hpp"
 #include "csp/select.hpp"
 #include "csp/wait_group.hpp"
+#include "support/resident.hpp"
 
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 #define CSP_CONTEXT_TEST_SANITIZED 1
@@ -316,15 +317,7 @@ TEST(ContextCancel, DroppedChildUnlinksItself) {
   cancel_parent();
 }
 
-long resident_kib() {
-  std::FILE* statm = std::fopen("/proc/self/statm", "r");
-  if (statm == nullptr) return -1;
-  long pages = 0;
-  long resident = 0;
-  const int read = std::fscanf(statm, "%ld %ld", &pages, &resident);
-  std::fclose(statm);
-  return read == 2 ? resident * 4 : -1;
-}
+using csp_test::resident_kib;
 
 // CTX-8: a long-lived parent that spawns and cancels many short-lived children keeps flat
 // memory — every cancel releases its child.

@@ -19,7 +19,6 @@
 #include <sched.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
-#include <unistd.h>
 
 #include <atomic>
 #include <cfenv>
@@ -28,7 +27,6 @@
 #include <csignal>
 #include <cstdint>
 #include <cstdlib>
-#include <fstream>
 #include <memory>
 #include <mutex>
 #include <numeric>
@@ -44,6 +42,7 @@
 #include "support/cpu_time.hpp"
 #include "support/death_test.hpp"
 #include "support/emulation.hpp"
+#include "support/resident.hpp"
 #include "support/runtime_fixture.hpp"
 
 namespace {
@@ -1351,12 +1350,7 @@ void touch_eight_kib_of_stack() {
   for (std::size_t i = 0; i < sizeof pages; i += 1024) pages[i] = std::byte{1};
 }
 
-long resident_kib() {
-  std::ifstream statm("/proc/self/statm");
-  long size = 0, resident = 0;
-  statm >> size >> resident;
-  return resident * (::sysconf(_SC_PAGESIZE) / 1024);
-}
+using csp_test::resident_kib;
 
 TEST_P(GoroutineScale, AfterABurstIdleWorkersGiveTheStacksMemoryBack) {
   if (csp_test::sanitized) {
