@@ -11,6 +11,9 @@
 # Environment: AB_REPS (runs of each build per workload, default 7), AB_WORK_ITERATIONS (the
 # worker pool's job length; default: calibrated by the NEW build).
 # Example: bench/compare/ab.sh 754b6ac e48c440 pingpong sieve spsc_cap0
+# Output per workload: medians and ranges of each build, the ratio of medians, the median of the
+# paired ratios (new/old of back-to-back runs), and those split by the machine's mode, probed
+# before each pair (probe/line_handoff.cpp; fast: a cache line crosses cores in under 100 ns).
 #
 # Each commit is checked out in a git worktree under build/ab/ and built with the release
 # preset, exactly as bench/compare/run.sh builds compare_csp.
@@ -19,7 +22,7 @@ cd "$(dirname "$0")/../.."
 root=$PWD
 reps=${AB_REPS:-7}
 if [[ $# -lt 3 ]]; then
-  sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'
   exit 2
 fi
 old=$1
@@ -50,11 +53,16 @@ echo "== building $old and $new" >&2
 old_binary=$(build "$old")
 new_binary=$(build "$new")
 iterations=${AB_WORK_ITERATIONS:-$("$new_binary" calibrate | tail -1)}
+# The machine's mode before each pair of runs (probe/line_handoff.cpp).
+probe=$root/build/ab/line_handoff
+g++ -O2 -std=c++20 -Wall -Wextra -pthread bench/compare/probe/line_handoff.cpp -o "$probe"
 
 results=$(mktemp)
 trap 'rm -f "$results"' EXIT
 for workload in "$@"; do
   for ((i = 1; i <= reps; ++i)); do
+    line_ns=$("$probe" | awk '/^RESULT/ {print $4; exit}')
+    echo "$workload probe ${line_ns:-nan}" >>"$results"
     for side in old new; do
       binary=$old_binary
       [[ $side == new ]] && binary=$new_binary
@@ -69,20 +77,39 @@ python3 - "$results" "$old" "$new" "$reps" <<'PY'
 import collections, math, statistics, subprocess, sys
 path, old, new, reps = sys.argv[1:]
 runs = collections.defaultdict(list)
+ordered = collections.defaultdict(list)  # every run in order, nan included, to pair them
+probes = collections.defaultdict(list)
 for line in open(path):
     workload, side, value = line.split()
+    if side == "probe":
+        probes[workload].append(float(value))
+        continue
+    ordered[(workload, side)].append(float(value))
     if not math.isnan(float(value)):
         runs[(workload, side)].append(float(value))
 cpu = subprocess.run("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2", shell=True,
                      capture_output=True, text=True).stdout.strip()
+slow_line_ns = 100.0  # as runner.py's SLOW_LINE_NS
 print(f"compare_csp at {old} (old) and {new} (new), {reps} alternated runs each; "
-      f"medians (min-max); {cpu}")
+      f"medians (min-max); paired: the median of new/old within each pair of runs, and split by "
+      f"the machine's mode (a cache line's hand-off, probed before each pair: fast under "
+      f"{slow_line_ns:.0f} ns); {cpu}")
 for workload in dict.fromkeys(key[0] for key in runs):
     a, b = runs[(workload, "old")], runs[(workload, "new")]
     if not a or not b:
         print(f"{workload:28} no result")
         continue
-    print(f"{workload:28} old {statistics.median(a):9.2f} ({min(a):.1f}-{max(a):.1f})  "
-          f"new {statistics.median(b):9.2f} ({min(b):.1f}-{max(b):.1f})  "
-          f"new/old {statistics.median(b) / statistics.median(a):.3f}")
+    line = (f"{workload:28} old {statistics.median(a):9.2f} ({min(a):.1f}-{max(a):.1f})  "
+            f"new {statistics.median(b):9.2f} ({min(b):.1f}-{max(b):.1f})  "
+            f"new/old {statistics.median(b) / statistics.median(a):.3f}")
+    pairs = [(p, n / o) for p, o, n in zip(probes[workload], ordered[(workload, "old")],
+                                           ordered[(workload, "new")])
+             if not math.isnan(o) and not math.isnan(n) and o > 0]
+    if pairs:
+        line += f"  paired {statistics.median(r for _, r in pairs):.3f}"
+        for mode, slow in (("fast", False), ("slow", True)):
+            chosen = [r for p, r in pairs if not math.isnan(p) and (p >= slow_line_ns) == slow]
+            if chosen:
+                line += f"  {mode} {statistics.median(chosen):.3f} (n={len(chosen)})"
+    print(line)
 PY

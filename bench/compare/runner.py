@@ -232,6 +232,22 @@ def run_one(build, inv, timeout):
     return record, stderr
 
 
+# The machine's mode: how long a cache line takes between two cores just before a rep (see
+# probe/line_handoff.cpp). A rep probed at or above SLOW_LINE_NS ran in the slow mode.
+SLOW_LINE_NS = 100.0
+
+
+def probe_line_handoff(build):
+    """ns per one-way cache-line hand-off between two threads, or None if the probe failed."""
+    try:
+        out = subprocess.run([os.path.join(build, "line_handoff")], capture_output=True,
+                             text=True, timeout=10).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    m = re.search(r"^RESULT line_handoff \S+ (\S+)", out, re.M)
+    return float(m.group(1)) if m else None
+
+
 def calibrate(build):
     trials = sorted(int(subprocess.run([os.path.join(build, "compare_csp"), "calibrate"],
                                        capture_output=True, text=True, check=True).stdout)
@@ -368,6 +384,56 @@ def build_tables(runs, summary, na, failures, reps):
     return tables
 
 
+def mode_table(runs):
+    """Paired ratios (each peer against its csp column, within one rep) split by the machine's
+    mode at that rep, as probe_line_handoff measured it just before."""
+    by_rep = {}
+    for r in runs:
+        by_rep.setdefault((r["workload"], r["rep"]), []).append(r)
+    probes = [g[0]["line_handoff_ns"] for g in by_rep.values()
+              if g[0].get("line_handoff_ns") is not None]
+    if not probes:
+        return None
+    ratios = {}  # (metric, peer) -> {"fast": [...], "slow": [...]}
+    for group in by_rep.values():
+        line_ns = group[0].get("line_handoff_ns")
+        if line_ns is None:
+            continue
+        mode = "slow" if line_ns >= SLOW_LINE_NS else "fast"
+        for other in group:
+            reference = REFERENCE.get(other["peer"])
+            if reference is None:
+                continue
+            for mine in group:
+                if mine["peer"] != reference:
+                    continue
+                for metric, value in mine["results"].items():
+                    base = metric.split("/")[0] if metric.endswith("/threads") else metric
+                    theirs = other["results"].get(base)
+                    if theirs is None or value["value"] == 0 or theirs["value"] == 0:
+                        continue
+                    r = theirs["value"] / value["value"]
+                    if value["unit"] in HIGHER_IS_BETTER:
+                        r = 1 / r
+                    ratios.setdefault((metric, other["peer"]), {"fast": [], "slow": []})[
+                        mode].append(r)
+    rows = []
+    for (metric, peer), split in ratios.items():
+        cells = []
+        for mode in ("fast", "slow"):
+            vals = split[mode]
+            cells.append(f"{statistics.median(vals):.2f}x [{min(vals):.2f}-{max(vals):.2f}] "
+                         f"n={len(vals)}" if vals else "-")
+        rows.append([metric, f"csp vs {peer}"] + cells)
+    fast = sum(1 for p in probes if p < SLOW_LINE_NS)
+    title = (f"by the machine's mode (paired ratios within a rep; a cache line's hand-off "
+             f"between two threads, probed before each rep: median {statistics.median(probes):.0f}"
+             f" ns [{min(probes):.0f}-{max(probes):.0f}]; fast: under {SLOW_LINE_NS:.0f} ns, "
+             f"{fast} of {len(probes)} reps)")
+    header = ["metric", "pair", "fast reps: median [min-max]", "slow reps: median [min-max]"]
+    return {"title": title, "header": header, "rows": rows} if rows else None
+
+
 def print_table(table):
     header, rows = table["header"], table["rows"]
     widths = [max(len(str(r[i])) for r in rows + [header]) for i in range(len(header))]
@@ -466,6 +532,7 @@ def main():
     for workload, invocations in plan:
         limit = timeout * (4 if workload == "parked" else 1)
         for rep in range(reps):
+            line_ns = probe_line_handoff(build)
             for inv in invocations:
                 done += 1
                 if inv.key() in na_seen:  # the program said n/a once; it will not change
@@ -474,7 +541,7 @@ def main():
                 # The metric a failed run would have reported: csp-threads' names drop the
                 # program's "/threads", csp's own Select.../threads rows keep it.
                 name = inv.argument[:len(inv.argument) - len(PEERS[inv.label][1])]
-                record.update(workload=workload, rep=rep + 1,
+                record.update(workload=workload, rep=rep + 1, line_handoff_ns=line_ns,
                               loadavg_1min_before=float(loadavg()[0]),
                               metric_hint=name + inv.metric_suffix)
                 runs.append(record)
@@ -514,6 +581,9 @@ def main():
           "moodycamel is unbounded: its cap1024 and seq rows run without a bound.")
     for table in tables:
         print_table(table)
+    modes = mode_table(runs)
+    if modes:
+        print_table(modes)
     if failures:
         print("\nFailed runs:")
         for (metric, peer), statuses in failures.items():
@@ -536,6 +606,7 @@ def main():
         "summary": summary,
         "not_available": {f"{m} {p}": reason for (m, p), reason in na.items()},
         "tables": tables,
+        "modes": modes,
         "runs": runs,
         "elapsed_s": round(time.time() - started, 1),
     }
