@@ -13,7 +13,8 @@
 # Example: bench/compare/ab.sh 754b6ac e48c440 pingpong sieve spsc_cap0
 # Output per workload: medians and ranges of each build, the ratio of medians, the median of the
 # paired ratios (new/old of back-to-back runs), and those split by the machine's mode, probed
-# before each pair (probe/line_handoff.cpp; fast: a cache line crosses cores in under 100 ns).
+# before each pair as run.sh does (probe/*.cpp; fast: a cache line crosses cores in under 100
+# ns and a page fault costs under 4 us).
 #
 # Each commit is checked out in a git worktree under build/ab/ and built with the release
 # preset, exactly as bench/compare/run.sh builds compare_csp.
@@ -22,7 +23,7 @@ cd "$(dirname "$0")/../.."
 root=$PWD
 reps=${AB_REPS:-7}
 if [[ $# -lt 3 ]]; then
-  sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'
   exit 2
 fi
 old=$1
@@ -53,16 +54,19 @@ echo "== building $old and $new" >&2
 old_binary=$(build "$old")
 new_binary=$(build "$new")
 iterations=${AB_WORK_ITERATIONS:-$("$new_binary" calibrate | tail -1)}
-# The machine's mode before each pair of runs (probe/line_handoff.cpp).
-probe=$root/build/ab/line_handoff
-g++ -O2 -std=c++20 -Wall -Wextra -pthread bench/compare/probe/line_handoff.cpp -o "$probe"
+# The machine's mode before each pair of runs (probe/*.cpp).
+for probe in line_handoff page_fault; do
+  g++ -O2 -std=c++20 -Wall -Wextra -pthread "bench/compare/probe/$probe.cpp" \
+    -o "$root/build/ab/$probe"
+done
 
 results=$(mktemp)
 trap 'rm -f "$results"' EXIT
 for workload in "$@"; do
   for ((i = 1; i <= reps; ++i)); do
-    line_ns=$("$probe" | awk '/^RESULT/ {print $4; exit}')
-    echo "$workload probe ${line_ns:-nan}" >>"$results"
+    line_ns=$("$root/build/ab/line_handoff" | awk '/^RESULT/ {print $4; exit}')
+    fault_ns=$("$root/build/ab/page_fault" | awk '/^RESULT/ {print $4; exit}')
+    echo "$workload probe ${line_ns:-nan} ${fault_ns:-nan}" >>"$results"
     for side in old new; do
       binary=$old_binary
       [[ $side == new ]] && binary=$new_binary
@@ -80,20 +84,22 @@ runs = collections.defaultdict(list)
 ordered = collections.defaultdict(list)  # every run in order, nan included, to pair them
 probes = collections.defaultdict(list)
 for line in open(path):
-    workload, side, value = line.split()
+    workload, side, *values = line.split()
     if side == "probe":
-        probes[workload].append(float(value))
+        line_ns, fault_ns = map(float, values)
+        # As runner.py's machine_mode: slow when either gauge is at or over its threshold.
+        probes[workload].append(math.nan if math.isnan(line_ns) or math.isnan(fault_ns)
+                                else float(line_ns >= 100.0 or fault_ns >= 4000.0))
         continue
+    value = values[0]
     ordered[(workload, side)].append(float(value))
     if not math.isnan(float(value)):
         runs[(workload, side)].append(float(value))
 cpu = subprocess.run("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2", shell=True,
                      capture_output=True, text=True).stdout.strip()
-slow_line_ns = 100.0  # as runner.py's SLOW_LINE_NS
 print(f"compare_csp at {old} (old) and {new} (new), {reps} alternated runs each; "
       f"medians (min-max); paired: the median of new/old within each pair of runs, and split by "
-      f"the machine's mode (a cache line's hand-off, probed before each pair: fast under "
-      f"{slow_line_ns:.0f} ns); {cpu}")
+      f"the machine's mode (probed before each pair as run.sh does); {cpu}")
 for workload in dict.fromkeys(key[0] for key in runs):
     a, b = runs[(workload, "old")], runs[(workload, "new")]
     if not a or not b:
@@ -108,7 +114,7 @@ for workload in dict.fromkeys(key[0] for key in runs):
     if pairs:
         line += f"  paired {statistics.median(r for _, r in pairs):.3f}"
         for mode, slow in (("fast", False), ("slow", True)):
-            chosen = [r for p, r in pairs if not math.isnan(p) and (p >= slow_line_ns) == slow]
+            chosen = [r for p, r in pairs if not math.isnan(p) and bool(p) == slow]
             if chosen:
                 line += f"  {mode} {statistics.median(chosen):.3f} (n={len(chosen)})"
     print(line)

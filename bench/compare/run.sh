@@ -59,7 +59,9 @@ g++ "${cxxflags[@]}" $src/boost/compare.cpp -lboost_fiber -lboost_context \
 g++ "${cxxflags[@]}" $src/tbb/compare.cpp -ltbb -o "$build/compare_tbb"
 g++ "${cxxflags[@]}" $src/moodycamel/compare.cpp -o "$build/compare_moodycamel"
 g++ "${cxxflags[@]}" $src/mutex/compare.cpp -o "$build/compare_mutex"
-g++ "${cxxflags[@]}" $src/probe/line_handoff.cpp -o "$build/line_handoff"
+for probe in line_handoff page_fault; do
+  g++ "${cxxflags[@]}" $src/probe/$probe.cpp -o "$build/$probe"
+done
 GOCACHE="$build/go-cache" go build -o "$build/compare_go" $src/go/main.go
 
 # std::sync::mpsc became crossbeam-channel's algorithm in Rust 1.67; Debian 12's rustc is 1.63.

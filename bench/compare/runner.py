@@ -232,20 +232,32 @@ def run_one(build, inv, timeout):
     return record, stderr
 
 
-# The machine's mode: how long a cache line takes between two cores just before a rep (see
-# probe/line_handoff.cpp). A rep probed at or above SLOW_LINE_NS ran in the slow mode.
-SLOW_LINE_NS = 100.0
+# The machine's mode, gauged just before each rep by two probes (probe/*.cpp): how long a cache
+# line takes between two cores, and what the first touch of a fresh page costs. A rep where
+# either reads at or above its threshold ran in the slow mode.
+SLOW_NS = {"line_handoff": 100.0, "page_fault": 4000.0}
 
 
-def probe_line_handoff(build):
-    """ns per one-way cache-line hand-off between two threads, or None if the probe failed."""
-    try:
-        out = subprocess.run([os.path.join(build, "line_handoff")], capture_output=True,
-                             text=True, timeout=10).stdout
-    except (OSError, subprocess.TimeoutExpired):
+def probe_machine(build):
+    """{gauge: ns} for each probe that answered (see SLOW_NS)."""
+    gauges = {}
+    for gauge in SLOW_NS:
+        try:
+            out = subprocess.run([os.path.join(build, gauge)], capture_output=True, text=True,
+                                 timeout=10).stdout
+        except (OSError, subprocess.TimeoutExpired):
+            continue
+        m = re.search(rf"^RESULT {gauge} \S+ (\S+)", out, re.M)
+        if m:
+            gauges[gauge] = float(m.group(1))
+    return gauges
+
+
+def machine_mode(gauges):
+    """"fast", "slow", or None when a probe did not answer."""
+    if set(gauges) != set(SLOW_NS):
         return None
-    m = re.search(r"^RESULT line_handoff \S+ (\S+)", out, re.M)
-    return float(m.group(1)) if m else None
+    return "slow" if any(gauges[g] >= limit for g, limit in SLOW_NS.items()) else "fast"
 
 
 def calibrate(build):
@@ -386,20 +398,18 @@ def build_tables(runs, summary, na, failures, reps):
 
 def mode_table(runs):
     """Paired ratios (each peer against its csp column, within one rep) split by the machine's
-    mode at that rep, as probe_line_handoff measured it just before."""
+    mode at that rep, as probe_machine gauged it just before."""
     by_rep = {}
     for r in runs:
         by_rep.setdefault((r["workload"], r["rep"]), []).append(r)
-    probes = [g[0]["line_handoff_ns"] for g in by_rep.values()
-              if g[0].get("line_handoff_ns") is not None]
-    if not probes:
+    probes = [g[0].get("machine_ns", {}) for g in by_rep.values()]
+    if not any(probes):
         return None
     ratios = {}  # (metric, peer) -> {"fast": [...], "slow": [...]}
     for group in by_rep.values():
-        line_ns = group[0].get("line_handoff_ns")
-        if line_ns is None:
+        mode = machine_mode(group[0].get("machine_ns", {}))
+        if mode is None:
             continue
-        mode = "slow" if line_ns >= SLOW_LINE_NS else "fast"
         for other in group:
             reference = REFERENCE.get(other["peer"])
             if reference is None:
@@ -425,11 +435,15 @@ def mode_table(runs):
             cells.append(f"{statistics.median(vals):.2f}x [{min(vals):.2f}-{max(vals):.2f}] "
                          f"n={len(vals)}" if vals else "-")
         rows.append([metric, f"csp vs {peer}"] + cells)
-    fast = sum(1 for p in probes if p < SLOW_LINE_NS)
-    title = (f"by the machine's mode (paired ratios within a rep; a cache line's hand-off "
-             f"between two threads, probed before each rep: median {statistics.median(probes):.0f}"
-             f" ns [{min(probes):.0f}-{max(probes):.0f}]; fast: under {SLOW_LINE_NS:.0f} ns, "
-             f"{fast} of {len(probes)} reps)")
+    fast = sum(1 for p in probes if machine_mode(p) == "fast")
+    read = []
+    for gauge, limit in SLOW_NS.items():
+        values = [p[gauge] for p in probes if gauge in p]
+        if values:
+            read.append(f"{gauge} {statistics.median(values):.0f} ns [{min(values):.0f}-"
+                        f"{max(values):.0f}], slow from {limit:.0f}")
+    title = (f"by the machine's mode (paired ratios within a rep; probed before each rep: "
+             f"{'; '.join(read)}; {fast} of {len(probes)} reps fast)")
     header = ["metric", "pair", "fast reps: median [min-max]", "slow reps: median [min-max]"]
     return {"title": title, "header": header, "rows": rows} if rows else None
 
@@ -532,7 +546,7 @@ def main():
     for workload, invocations in plan:
         limit = timeout * (4 if workload == "parked" else 1)
         for rep in range(reps):
-            line_ns = probe_line_handoff(build)
+            gauges = probe_machine(build)
             for inv in invocations:
                 done += 1
                 if inv.key() in na_seen:  # the program said n/a once; it will not change
@@ -541,7 +555,7 @@ def main():
                 # The metric a failed run would have reported: csp-threads' names drop the
                 # program's "/threads", csp's own Select.../threads rows keep it.
                 name = inv.argument[:len(inv.argument) - len(PEERS[inv.label][1])]
-                record.update(workload=workload, rep=rep + 1, line_handoff_ns=line_ns,
+                record.update(workload=workload, rep=rep + 1, machine_ns=gauges,
                               loadavg_1min_before=float(loadavg()[0]),
                               metric_hint=name + inv.metric_suffix)
                 runs.append(record)
