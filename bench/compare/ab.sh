@@ -77,19 +77,20 @@ for workload in "$@"; do
   done
 done
 
-python3 - "$results" "$old" "$new" "$reps" <<'PY'
+python3 - "$results" "$old" "$new" "$reps" "$root/bench/compare" <<'PY'
 import collections, math, statistics, subprocess, sys
-path, old, new, reps = sys.argv[1:]
+path, old, new, reps, here = sys.argv[1:]
+sys.path.insert(0, here)
+from runner import machine_mode  # the thresholds of run.sh's mode table
 runs = collections.defaultdict(list)
 ordered = collections.defaultdict(list)  # every run in order, nan included, to pair them
 probes = collections.defaultdict(list)
 for line in open(path):
     workload, side, *values = line.split()
     if side == "probe":
-        line_ns, fault_ns = map(float, values)
-        # As runner.py's machine_mode: slow when either gauge is at or over its threshold.
-        probes[workload].append(math.nan if math.isnan(line_ns) or math.isnan(fault_ns)
-                                else float(line_ns >= 100.0 or fault_ns >= 4000.0))
+        gauges = {g: float(v) for g, v in zip(("line_handoff", "page_fault"), values)
+                  if not math.isnan(float(v))}
+        probes[workload].append(machine_mode(gauges))
         continue
     value = values[0]
     ordered[(workload, side)].append(float(value))
@@ -113,8 +114,8 @@ for workload in dict.fromkeys(key[0] for key in runs):
              if not math.isnan(o) and not math.isnan(n) and o > 0]
     if pairs:
         line += f"  paired {statistics.median(r for _, r in pairs):.3f}"
-        for mode, slow in (("fast", False), ("slow", True)):
-            chosen = [r for p, r in pairs if not math.isnan(p) and bool(p) == slow]
+        for mode in ("fast", "slow"):
+            chosen = [r for p, r in pairs if p == mode]
             if chosen:
                 line += f"  {mode} {statistics.median(chosen):.3f} (n={len(chosen)})"
     print(line)
