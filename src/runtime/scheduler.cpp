@@ -84,6 +84,34 @@ struct deferred_wakes {
 };
 thread_local deferred_wakes deferred;
 
+// Now by CLOCK_MONOTONIC_COARSE, in ns: the kernel's tick, read from the vDSO without the time
+// stamp counter (~4 ns here), and precise enough for rules measured in time slices.
+std::int64_t coarse_now_ns() noexcept {
+  timespec now{};
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
+  return std::int64_t{now.tv_sec} * 1'000'000'000 + now.tv_nsec;
+}
+
+// The global queue marks the goroutines that came from a processor's fresh queue (spilled when
+// it was full) in their pointer's low bit, free since records are aligned to a cache line, so
+// that global_pop() puts them back into a fresh queue. Put into a local queue, which goes before
+// fresh goroutines, each would open its subtree of a tree of goroutines at once, their
+// children would overflow the fresh queue again, and the tree would grow breadth first after
+// all. A mark in the pointer, because reading the record's last_run would cost a miss per
+// goroutine: each record sits on a page of its own.
+constexpr std::uintptr_t fresh_mark = 1;
+static_assert(alignof(goroutine) > fresh_mark);
+
+goroutine* with_fresh_mark(goroutine* g) noexcept {
+  return reinterpret_cast<goroutine*>(reinterpret_cast<std::uintptr_t>(g) | fresh_mark);
+}
+bool has_fresh_mark(const goroutine* g) noexcept {
+  return (reinterpret_cast<std::uintptr_t>(g) & fresh_mark) != 0;
+}
+goroutine* without_mark(goroutine* g) noexcept {
+  return reinterpret_cast<goroutine*>(reinterpret_cast<std::uintptr_t>(g) & ~fresh_mark);
+}
+
 // How long an idle machine keeps looking for work before it sleeps.
 constexpr auto spin_duration = std::chrono::microseconds(20);
 // How long everything must stay asleep before the deadlock detector reports.
@@ -309,7 +337,12 @@ void scheduler::ready_now(goroutine& g) {
     // a long-running one.
     goroutine* displaced = p.runnext.exchange(&g, std::memory_order_seq_cst);
     if (displaced != nullptr) {
-      local_push(p, *displaced);
+      // last_run is on the line this ready has just touched: the test costs no miss.
+      if (displaced->last_run == goroutine::never_ran) {
+        fresh_push(p, *displaced);
+      } else {
+        local_push(p, *displaced);
+      }
     } else if (watcher_.load(std::memory_order_seq_cst) != 0) {
       // Only g waits, and only for the running goroutine, which usually blocks within
       // nanoseconds and runs g next: the watcher covers the case where it runs on
@@ -330,7 +363,7 @@ void scheduler::global_push(goroutine& g) {
   global_push_batch(&one, 1);
 }
 
-void scheduler::global_push_batch(goroutine* const* batch, std::size_t count) {
+void scheduler::global_push_batch(goroutine* const* batch, std::size_t count, bool fresh) {
   {
     detail::lock_guard guard(global_lock_);
     if (global_count_ + count > global_ring_.size()) {
@@ -346,7 +379,8 @@ void scheduler::global_push_batch(goroutine* const* batch, std::size_t count) {
     }
     const std::size_t mask = global_ring_.size() - 1;
     for (std::size_t i = 0; i < count; ++i) {
-      global_ring_[(global_head_ + global_count_ + i) & mask] = batch[i];
+      global_ring_[(global_head_ + global_count_ + i) & mask] =
+          fresh ? with_fresh_mark(batch[i]) : batch[i];
     }
     global_count_ += count;
   }
@@ -357,7 +391,9 @@ void scheduler::global_push_batch(goroutine* const* batch, std::size_t count) {
 goroutine* scheduler::global_pop(processor* into) {
   if (global_size_.load(std::memory_order_seq_cst) == 0) return nullptr;
   goroutine* batch[processor::queue_capacity / 2];
+  goroutine* fresh_batch[processor::queue_capacity / 2];
   std::size_t taken = 0;
+  std::size_t fresh_taken = 0;
   goroutine* first = nullptr;
   {
     detail::lock_guard guard(global_lock_);
@@ -369,13 +405,26 @@ goroutine* scheduler::global_pop(processor* into) {
             ? 1
             : std::min({global_count_ / procs + 1, global_count_, std::size(batch) + 1});
     const std::size_t mask = global_ring_.size() - 1;
-    first = global_ring_[global_head_];
-    for (std::size_t i = 1; i < want; ++i) batch[taken++] = global_ring_[(global_head_ + i) & mask];
+    first = without_mark(global_ring_[global_head_]);
+    for (std::size_t i = 1; i < want; ++i) {
+      goroutine* const g = global_ring_[(global_head_ + i) & mask];
+      if (has_fresh_mark(g)) {
+        fresh_batch[fresh_taken++] = without_mark(g);
+      } else {
+        batch[taken++] = g;
+      }
+    }
     global_head_ = (global_head_ + want) & mask;
     global_count_ -= want;
     global_size_.fetch_sub(want, std::memory_order_seq_cst);
   }
   if (taken != 0) local_push_batch(*into, batch, taken);
+  if (fresh_taken != 0) {
+    // How long they waited is not known: as if queued now, first come first (the newest last).
+    std::int64_t since[std::size(fresh_batch)];
+    std::fill_n(since, fresh_taken, coarse_now_ns());
+    fresh_push_batch(*into, fresh_batch, since, fresh_taken);
+  }
   return first;
 }
 
@@ -416,14 +465,106 @@ void scheduler::local_push(processor& p, goroutine& g) {
   if (spilled != 0) global_push_batch(overflow, spilled);
 }
 
+// Queues a goroutine that never ran at the fresh queue's newest end. Full: its oldest half
+// goes to the global queue, as local_push() spills.
+void scheduler::fresh_push(processor& p, goroutine& g) {
+  const std::int64_t now = coarse_now_ns();
+  goroutine* overflow[processor::queue_capacity / 2];
+  std::size_t spilled = 0;
+  {
+    detail::lock_guard guard(p.lock);
+    if (p.fresh_count == processor::queue_capacity) {
+      for (; spilled < processor::queue_capacity / 2; ++spilled) {
+        overflow[spilled] = p.fresh[p.fresh_head];
+        p.fresh_head = (p.fresh_head + 1) % processor::queue_capacity;
+        --p.fresh_count;
+      }
+    }
+    const std::size_t slot = (p.fresh_head + p.fresh_count) % processor::queue_capacity;
+    p.fresh[slot] = &g;
+    p.fresh_since[slot] = now;
+    ++p.fresh_count;
+    p.size_hint.store(p.count + p.fresh_count, std::memory_order_seq_cst);
+  }
+  if (spilled != 0) global_push_batch(overflow, spilled, true);
+}
+
+// Queues a goroutine that yielded behind everything `p` holds, so that all of it runs before
+// the yielder does again (Go's Gosched, which uses the global queue). While fresh goroutines wait,
+// that is the fresh queue's oldest end, not the local queue's tail: the local queue goes
+// first, so a goroutine yielding in a loop there would keep every fresh one waiting (for a time
+// slice each). It takes the oldest one's time of queuing, so that it neither delays nor
+// hastens the aged pick (local_pop()).
+void scheduler::yield_push(processor& p, goroutine& g) {
+  {
+    detail::lock_guard guard(p.lock);
+    if (p.fresh_count != 0 && p.fresh_count < processor::queue_capacity) {
+      const std::int64_t since = p.fresh_since[p.fresh_head];
+      p.fresh_head = (p.fresh_head + processor::queue_capacity - 1) % processor::queue_capacity;
+      p.fresh[p.fresh_head] = &g;
+      p.fresh_since[p.fresh_head] = since;
+      ++p.fresh_count;
+      p.size_hint.store(p.count + p.fresh_count, std::memory_order_seq_cst);
+      return;
+    }
+  }
+  local_push(p, g);
+}
+
+// Queues fresh goroutines, oldest first, keeping when each was first queued; what does not fit
+// goes to the global queue.
+void scheduler::fresh_push_batch(processor& p, goroutine* const* batch, const std::int64_t* since,
+                                 std::size_t count) {
+  std::size_t placed = 0;
+  {
+    detail::lock_guard guard(p.lock);
+    placed = std::min(count, processor::queue_capacity - p.fresh_count);
+    for (std::size_t i = 0; i < placed; ++i) {
+      const std::size_t slot = (p.fresh_head + p.fresh_count) % processor::queue_capacity;
+      p.fresh[slot] = batch[i];
+      p.fresh_since[slot] = since[i];
+      ++p.fresh_count;
+    }
+    p.size_hint.store(p.count + p.fresh_count, std::memory_order_seq_cst);
+  }
+  if (placed < count) global_push_batch(batch + placed, count - placed, true);
+}
+
+// The owner's next goroutine from its queues: goroutines that have run first, in the order they
+// were queued, then the newest fresh one. Newest first is depth first: a goroutine that spawns
+// children and waits for them has its subtree finished before its siblings start, so a tree of
+// a million goroutines (skynet) keeps ~100 alive instead of tens of thousands, each with a
+// stack to fault in. Goroutines that ran go first so that the work in progress finishes before
+// new work starts (it frees memory; new work takes it), and so that a spawner cannot keep them
+// waiting. What newest first alone would allow, an old fresh goroutine waiting as long as newer
+// ones come, the aged pick bounds: once a time slice (10 ms) the oldest fresh goroutine runs
+// ahead of every other if it waited longer than a slice. Once a slice, not all that waited that
+// long: in a tree every opened old sibling stays open until its whole subtree is done, and
+// opening them all would be breadth first again. Thieves take the oldest (steal()).
 goroutine* scheduler::local_pop(processor& p) {
   if (p.size_hint.load(std::memory_order_relaxed) == 0) return nullptr;
   detail::lock_guard guard(p.lock);
-  if (p.count == 0) return nullptr;
-  goroutine* g = p.queue[p.head];
-  p.head = (p.head + 1) % processor::queue_capacity;
-  --p.count;
-  p.size_hint.store(p.count, std::memory_order_seq_cst);
+  goroutine* g = nullptr;
+  if (p.fresh_count != 0) {
+    const std::int64_t now = coarse_now_ns();
+    constexpr std::int64_t slice = std::chrono::nanoseconds(time_slice).count();
+    if (now - p.fresh_since[p.fresh_head] >= slice && now - p.aged_pick >= slice) {
+      p.aged_pick = now;
+      g = p.fresh[p.fresh_head];
+      p.fresh_head = (p.fresh_head + 1) % processor::queue_capacity;
+      --p.fresh_count;
+    } else if (p.count == 0) {
+      g = p.fresh[(p.fresh_head + p.fresh_count - 1) % processor::queue_capacity];
+      --p.fresh_count;
+    }
+  }
+  if (g == nullptr) {
+    if (p.count == 0) return nullptr;
+    g = p.queue[p.head];
+    p.head = (p.head + 1) % processor::queue_capacity;
+    --p.count;
+  }
+  p.size_hint.store(p.count + p.fresh_count, std::memory_order_seq_cst);
   owner_increment(p.local_pops, std::memory_order_relaxed);
   // The next one's record, so that its first touch when it runs does not wait for memory:
   // every record sits at the top of its own stack, a page of its own, and after a burst of
@@ -432,9 +573,13 @@ goroutine* scheduler::local_pop(processor& p) {
   // thousands of goroutines that last ran long ago, run back to back (A/B: cancel 0.81-0.86x,
   // parked 0.64-0.81x, skynet 0.97x). The queue's lock keeps it from running meanwhile, so its
   // `sp` holds.
-  if (p.count != 0) {
-    prefetch_record(*p.queue[p.head]);
-    prefetch_frames(*p.queue[p.head]);
+  goroutine* const next =
+      p.count != 0         ? p.queue[p.head]
+      : p.fresh_count != 0 ? p.fresh[(p.fresh_head + p.fresh_count - 1) % processor::queue_capacity]
+                           : nullptr;
+  if (next != nullptr) {
+    prefetch_record(*next);
+    prefetch_frames(*next);
   }
   return g;
 }
@@ -481,21 +626,40 @@ goroutine* scheduler::steal(processor& thief) {
           round == 0 ? victim.size_hint.load(std::memory_order_seq_cst) : std::size_t{0};
       if (queued > 0 && now == detail::steady_time{}) now = std::chrono::steady_clock::now();
       if (queued > 0 && worth_stealing(thief, victim, queued, now)) {
-        goroutine* loot[processor::queue_capacity / 2];
+        // Half of both queues, the oldest of each: goroutines that ran first, then the oldest
+        // fresh ones, which in a tree of goroutines are the roots of the biggest subtrees.
+        goroutine* loot[processor::queue_capacity];
+        goroutine* fresh_loot[processor::queue_capacity];
+        std::int64_t fresh_since[processor::queue_capacity];
         std::size_t taken = 0;
+        std::size_t fresh_taken = 0;
         {
           detail::lock_guard guard(victim.lock);
-          const std::size_t half = (victim.count + 1) / 2;
-          for (; taken < half; ++taken) {
-            loot[taken] = victim.queue[victim.head];
-            victim.head = (victim.head + 1) % processor::queue_capacity;
+          const std::size_t half = (victim.count + victim.fresh_count + 1) / 2;
+          for (; taken < half && taken < victim.count; ++taken) {
+            loot[taken] = victim.queue[(victim.head + taken) % processor::queue_capacity];
           }
+          for (; taken + fresh_taken < half; ++fresh_taken) {
+            const std::size_t slot = (victim.fresh_head + fresh_taken) % processor::queue_capacity;
+            fresh_loot[fresh_taken] = victim.fresh[slot];
+            fresh_since[fresh_taken] = victim.fresh_since[slot];
+          }
+          victim.head = (victim.head + taken) % processor::queue_capacity;
           victim.count -= taken;
-          victim.size_hint.store(victim.count, std::memory_order_seq_cst);
+          victim.fresh_head = (victim.fresh_head + fresh_taken) % processor::queue_capacity;
+          victim.fresh_count -= fresh_taken;
+          victim.size_hint.store(victim.count + victim.fresh_count, std::memory_order_seq_cst);
         }
         if (taken > 0) {
           if (taken > 1) local_push_batch(thief, loot + 1, taken - 1);
+          if (fresh_taken > 0) fresh_push_batch(thief, fresh_loot, fresh_since, fresh_taken);
           return loot[0];
+        }
+        if (fresh_taken > 0) {
+          if (fresh_taken > 1) {
+            fresh_push_batch(thief, fresh_loot + 1, fresh_since + 1, fresh_taken - 1);
+          }
+          return fresh_loot[0];
         }
       }
       if (round == 1 && victim.runnext.load(std::memory_order_seq_cst) != nullptr) {
@@ -972,13 +1136,9 @@ bool scheduler::may_inherit(processor& p) {
   return slice_goes_on(p);
 }
 
-// The clock behind may_inherit(), every 64th inherited run. The coarse clock (the kernel's
-// tick, read from the vDSO without the time stamp counter) is precise enough for a 10 ms slice
-// and costs a few nanoseconds.
+// The clock behind may_inherit(), every 64th inherited run.
 bool scheduler::slice_goes_on(processor& p) {
-  timespec now_spec{};
-  clock_gettime(CLOCK_MONOTONIC_COARSE, &now_spec);
-  const std::int64_t now = std::int64_t{now_spec.tv_sec} * 1'000'000'000 + now_spec.tv_nsec;
+  const std::int64_t now = coarse_now_ns();
   if (p.inherited + 1 == 64) {
     p.slice_mark = now;
     return true;
@@ -1033,7 +1193,7 @@ bool scheduler::finish_request(machine& m, goroutine& g) {
       return false;
     case request::kind::yield:
       if (g.locked_to != nullptr) return true;  // nothing else may run on this machine
-      local_push(*m.owned, g);
+      yield_push(*m.owned, g);
       return false;
     case request::kind::lock_thread: {
       // This machine becomes g's alone; its processor goes to a new machine.

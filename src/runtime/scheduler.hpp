@@ -9,7 +9,12 @@
 // Scheduling rules:
 //   - a goroutine made runnable by a goroutine (a channel partner, `go`) goes to the current
 //     processor's runnext, so a communicating pair runs on one core, back to back, cache-hot;
-//     the goroutine it displaces goes to the tail of the local queue;
+//     the goroutine it displaces goes to the tail of the local queue, or, if it never ran (a
+//     fresh `go`), to the fresh queue;
+//   - the local queue is served first in first out, then the fresh queue newest first (depth
+//     first: a tree of goroutines keeps few alive); once a time slice the oldest fresh
+//     goroutine goes ahead of all if it waited longer than a slice; thieves take the oldest of
+//     both (local_pop(), steal());
 //   - made runnable from outside (a plain thread, the timer thread, the blocking pool): the
 //     global queue;
 //   - a machine looks, in order: every 61st slice one goroutine of the global queue, runnext, its
@@ -97,8 +102,12 @@ struct alignas(64) goroutine {
   goroutine_parker parker;
   machine* locked_to = nullptr;  // lock_os_thread(): the only machine that may run it
   // Its processor's `executions` (mod 2^32) when it last started running: how many goroutines
-  // ran there since, which tells whether its frames are likely still cached.
-  std::uint32_t last_run = 0;
+  // ran there since, which tells whether its frames are likely still cached. never_ran until
+  // its first run, which sends it to the fresh queue when a newer goroutine displaces it from
+  // runnext; a processor whose count reaches that value once in 2^32 runs only misfiles one
+  // goroutine as fresh, which changes its turn, never whether it runs.
+  static constexpr std::uint32_t never_ran = 0xffffffffu;
+  std::uint32_t last_run = never_ran;
   // Diagnostics, written by the scheduler and read by dumps. The wait reason is stored field
   // by field in relaxed atomics: a dump taken while the goroutine changes state may show a
   // mix, never a torn pointer.
@@ -134,15 +143,24 @@ struct request {
 struct alignas(64) processor {
   static constexpr std::size_t queue_capacity = 256;
 
-  // The local queue: the owner pushes and pops, thieves steal, all under `lock`.
+  // The local queues: the owner pushes and pops, thieves steal, all under `lock`. `queue` holds
+  // goroutines that have run (readied, stolen), first in first out; `fresh` those that never
+  // ran, pushed out of runnext by a newer `go`, taken newest first but for one aged pick per
+  // time slice (local_pop()), and at its oldest end a goroutine that yielded while fresh ones
+  // waited (yield_push()). size_hint is the two counts' sum.
   detail::adaptive_mutex lock;
   std::size_t head = 0;
   std::size_t count = 0;
+  std::size_t fresh_head = 0;  // the oldest
+  std::size_t fresh_count = 0;
   std::atomic<std::size_t> size_hint{0};
   // Goroutines the owner took from its local queue, ever: how fast it serves the queue, for
   // thieves deciding whether to steal from it.
   std::atomic<std::uint64_t> local_pops{0};
   goroutine* queue[queue_capacity] = {};
+  goroutine* fresh[queue_capacity] = {};
+  // When each of `fresh` was queued, in ns of CLOCK_MONOTONIC_COARSE.
+  std::int64_t fresh_since[queue_capacity] = {};
 
   // Written by the owner at every hand-off, read by thieves.
   alignas(64) std::atomic<goroutine*> runnext{nullptr};
@@ -160,6 +178,8 @@ struct alignas(64) processor {
   std::uint32_t inherited = 0;
   bool slice_over = false;
   std::int64_t slice_mark = 0;
+  // When local_pop() last took the oldest fresh goroutine ahead of its turn (coarse ns).
+  std::int64_t aged_pick = 0;
   // Goroutine switches on this processor; the deadlock detector reads it to see progress.
   std::atomic<std::uint64_t> executions{0};
   // Goroutine ids and counts, kept per processor so that spawning and exiting on different
@@ -274,9 +294,13 @@ class scheduler {
                              detail::steady_time now);
   goroutine* global_pop(processor* into);
   void global_push(goroutine& g);
-  void global_push_batch(goroutine* const* batch, std::size_t count);
+  void global_push_batch(goroutine* const* batch, std::size_t count, bool fresh = false);
   void local_push(processor& p, goroutine& g);
   void local_push_batch(processor& p, goroutine* const* batch, std::size_t count);
+  void fresh_push(processor& p, goroutine& g);
+  void yield_push(processor& p, goroutine& g);
+  void fresh_push_batch(processor& p, goroutine* const* batch, const std::int64_t* since,
+                        std::size_t count);
   void ready_now(goroutine& g);
   void flush_deferred();
   friend class detail::wake_batch;

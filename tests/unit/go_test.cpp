@@ -451,6 +451,19 @@ TEST_P(GoroutineOneWorker, WithoutYieldAGoroutineRunsToItsNextBlockingPoint) {
   EXPECT_EQ(changes, 1) << std::string(order.begin(), order.end());
 }
 
+// Plays the sending side of a ping-pong over `there` and `back` until done() holds; false if
+// that took half the patience, so that the test fails before wait_bounded() does.
+template <class Done>
+bool ping_pong_until(const csp::channel<int>& there, const csp::channel<int>& back, Done done) {
+  const auto give_up = steady::now() + patience / 2;
+  for (long round = 0; !done(); ++round) {
+    there.send(1);
+    back.receive();
+    if (round % 1024 == 0 && steady::now() >= give_up) return false;
+  }
+  return true;
+}
+
 TEST_P(GoroutineOneWorker, APairThatReadiesEachOtherDoesNotStarveTheQueue) {
   // Two goroutines that hand a message back and forth ready each other into runnext, so each
   // runs next, forever. The goroutine they push out of runnext into the queue must still run:
@@ -467,15 +480,7 @@ TEST_P(GoroutineOneWorker, APairThatReadiesEachOtherDoesNotStarveTheQueue) {
   csp::go([&] {
     csp::go([&] {
       csp::go([&] { waited_for.store(true); });
-      const auto give_up = steady::now() + patience / 2;  // fails before wait_bounded does
-      for (long round = 0; !waited_for.load(); ++round) {
-        there.send(1);
-        back.receive();
-        if (round % 1024 == 0 && steady::now() >= give_up) {
-          gave_up.store(true);
-          break;
-        }
-      }
+      gave_up.store(!ping_pong_until(there, back, [&] { return waited_for.load(); }));
       there.close();
       wg.done();
     });
@@ -487,6 +492,96 @@ TEST_P(GoroutineOneWorker, APairThatReadiesEachOtherDoesNotStarveTheQueue) {
   wait_bounded(wg);
   EXPECT_TRUE(waited_for.load());
   EXPECT_FALSE(gave_up.load()) << "the queued goroutine ran only once the pair stopped";
+}
+
+// One node of a tree of goroutines: it starts `branching` children and waits for their
+// sums; a leaf notes how many goroutines are alive.
+struct tree_census {
+  std::int64_t before = 0;  // goroutines alive before the tree
+  std::atomic<std::int64_t> peak{0};
+  std::atomic<int> leaves{0};
+};
+constexpr int tree_branching = 8;
+
+void grow_tree(int levels, csp::channel<int> parent, tree_census* census) {
+  if (levels == 0) {
+    const std::int64_t alive = csp::goroutine_count() - census->before;
+    std::int64_t seen = census->peak.load();
+    while (alive > seen && !census->peak.compare_exchange_weak(seen, alive)) {
+    }
+    census->leaves.fetch_add(1);
+    parent.send(1);
+    return;
+  }
+  csp::channel<int> children(tree_branching);
+  for (int i = 0; i < tree_branching; ++i) csp::go(grow_tree, levels - 1, children, census);
+  int sum = 0;
+  for (int i = 0; i < tree_branching; ++i) sum += children.receive().value_or(0);
+  parent.send(sum);
+}
+
+TEST_P(GoroutineOneWorker, ATreeOfGoroutinesRunsDepthFirst) {
+  // Fresh goroutines run newest first (docs/runtime.md, "Fresh goroutines"): a node's subtree is
+  // done before its older siblings start, so a tree of 4,681 goroutines keeps 33 alive at most
+  // (the open path's nodes and each level's waiting siblings: 1 + 8 × 4). First in first out,
+  // Go's order and csp's until 2026-11-30, opens it level by level: 894 alive at once here.
+  // The aged pick may start one old fresh goroutine per time slice (10 ms) ahead of its turn,
+  // opening an old subtree of a few dozen more: the bound allows that much per slice the tree
+  // took, which matters where a sanitizer makes it take many.
+  constexpr int levels = 4;
+  tree_census census;
+  census.before = csp::goroutine_count();
+  csp::channel<int> root(1);
+  const auto start = steady::now();
+  csp::go(grow_tree, levels, root, &census);
+  const auto sum = root.receive_for(patience);
+  const auto slices = (steady::now() - start) / 10ms + 1;
+  ASSERT_TRUE(sum) << "the tree did not finish within " << patience.count() << " s";
+  EXPECT_EQ(*sum, 4096);
+  EXPECT_EQ(census.leaves.load(), 4096);
+  EXPECT_LE(census.peak.load(), 64 + 40 * slices)
+      << "goroutines alive at once, in a tree that took " << slices << " time slices";
+}
+
+TEST_P(GoroutineOneWorker, AnOldFreshGoroutineRunsWhileNewerOnesWait) {
+  // The aged pick: fresh goroutines go newest first, so the oldest waits behind every newer one;
+  // once it waited a time slice (10 ms) it goes first. Here a pair of goroutines that ready each
+  // other keeps the worker, so the queues get one turn per slice (the runnext rule that
+  // APairThatReadiesEachOtherDoesNotStarveTheQueue tests); 200 newer fresh goroutines wait
+  // there. Without the aged pick the oldest would run 200 turns, two seconds, later.
+  constexpr int newer = 200;
+  std::atomic<int> newer_ran{0};
+  std::atomic<int> newer_ran_before_oldest{-1};
+  std::atomic<bool> gave_up{false};
+  csp::wait_group wg;
+  wg.add(2 + newer);
+  csp::channel<int> there;
+  csp::channel<int> back;
+  csp::go([&] {
+    // The partner first, parked in its receive before anything else is spawned.
+    csp::go([&] {
+      back.send(0);
+      while (there.receive()) back.send(1);
+      wg.done();
+    });
+    back.receive();
+    csp::go([&] {
+      newer_ran_before_oldest.store(newer_ran.load());
+      wg.done();
+    });
+    for (int i = 0; i < newer; ++i) {
+      csp::go([&] {
+        newer_ran.fetch_add(1);
+        wg.done();
+      });
+    }
+    gave_up.store(!ping_pong_until(there, back, [&] { return newer_ran_before_oldest >= 0; }));
+    there.close();
+  });
+  wait_bounded(wg);
+  EXPECT_FALSE(gave_up.load()) << "the oldest fresh goroutine ran only once the pair stopped";
+  EXPECT_GE(newer_ran_before_oldest.load(), 0);
+  EXPECT_LE(newer_ran_before_oldest.load(), 2) << "newer goroutines ran before the oldest";
 }
 
 TEST_P(GoroutineScheduling, SetMaxProcsReportsThePreviousValue) {
