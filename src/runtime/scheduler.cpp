@@ -533,11 +533,11 @@ void scheduler::fresh_push_batch(processor& p, goroutine* const* batch, const st
 // The owner's next goroutine from its queues: goroutines that have run first, in the order they
 // were queued, then the newest fresh one. Newest first is depth first: a goroutine that spawns
 // children and waits for them has its subtree finished before its siblings start, so a tree of
-// a million goroutines (skynet) keeps ~100 alive instead of tens of thousands, each with a
-// stack to fault in. Goroutines that ran go first so that the work in progress finishes before
-// new work starts (it frees memory; new work takes it), and so that a spawner cannot keep them
-// waiting. What newest first alone would allow, an old fresh goroutine waiting as long as newer
-// ones come, the aged pick bounds: once a time slice (10 ms) the oldest fresh goroutine runs
+// a million goroutines (skynet) keeps a few hundred alive instead of tens of thousands, each
+// with a stack to fault in. Goroutines that ran go first so that the work in progress finishes
+// before new work starts (it frees memory; new work takes it), and so that a spawner cannot keep
+// them waiting. What newest first alone would allow, an old fresh goroutine waiting as long as
+// newer ones come, the aged pick bounds: once a time slice (10 ms) the oldest fresh goroutine runs
 // ahead of every other if it waited longer than a slice. Once a slice, not all that waited that
 // long: in a tree every opened old sibling stays open until its whole subtree is done, and
 // opening them all would be breadth first again. Thieves take the oldest (steal()).

@@ -520,14 +520,11 @@ void grow_tree(int levels, csp::channel<int> parent, tree_census* census) {
   parent.send(sum);
 }
 
-TEST_P(GoroutineOneWorker, ATreeOfGoroutinesRunsDepthFirst) {
-  // Fresh goroutines run newest first (docs/runtime.md, "Fresh goroutines"): a node's subtree is
-  // done before its older siblings start, so a tree of 4,681 goroutines keeps 33 alive at most
-  // (the open path's nodes and each level's waiting siblings: 1 + 8 × 4). First in first out,
-  // Go's order and csp's until 2026-11-30, opens it level by level: 894 alive at once here.
-  // The aged pick may start one old fresh goroutine per time slice (10 ms) ahead of its turn,
-  // opening an old subtree of a few dozen more: the bound allows that much per slice the tree
-  // took, which matters where a sanitizer makes it take many.
+// Grows a tree 8 wide and 4 deep (4,681 goroutines) and checks that at most `bound`
+// goroutines were alive at once, plus `per_slice` for every time slice (10 ms) the tree took:
+// the aged pick may start one old fresh goroutine per slice ahead of its turn, opening an old
+// subtree of a few dozen more, which matters where a sanitizer makes the tree take many slices.
+void expect_a_narrow_tree(std::int64_t bound, std::int64_t per_slice) {
   constexpr int levels = 4;
   tree_census census;
   census.before = csp::goroutine_count();
@@ -539,8 +536,23 @@ TEST_P(GoroutineOneWorker, ATreeOfGoroutinesRunsDepthFirst) {
   ASSERT_TRUE(sum) << "the tree did not finish within " << patience.count() << " s";
   EXPECT_EQ(*sum, 4096);
   EXPECT_EQ(census.leaves.load(), 4096);
-  EXPECT_LE(census.peak.load(), 64 + 40 * slices)
+  EXPECT_LE(census.peak.load(), bound + per_slice * slices)
       << "goroutines alive at once, in a tree that took " << slices << " time slices";
+}
+
+TEST_P(GoroutineOneWorker, ATreeOfGoroutinesRunsDepthFirst) {
+  // Fresh goroutines run newest first (docs/runtime.md, "Fresh goroutines"): a node's subtree is
+  // done before its older siblings start, so a tree of 4,681 goroutines keeps 33 alive at most
+  // (the open path's nodes and each level's waiting siblings: 1 + 8 × 4). First in first out,
+  // Go's order and csp's until 2026-11-30, opens it level by level: 894 alive at once here.
+  expect_a_narrow_tree(64, 40);
+}
+
+TEST_P(GoroutineScheduling, ATreeOfGoroutinesStaysNarrowOnEveryWorkerCount) {
+  // The test above with thieves: each takes the oldest half of a busy worker's queues, the
+  // biggest subtrees, and runs them depth first too (33-58 alive at once at 1-4 workers here).
+  // The bound: the one-worker bound per worker.
+  expect_a_narrow_tree(procs() * 64, procs() * 40);
 }
 
 TEST_P(GoroutineOneWorker, AnOldFreshGoroutineRunsWhileNewerOnesWait) {
