@@ -92,26 +92,6 @@ std::int64_t coarse_now_ns() noexcept {
   return std::int64_t{now.tv_sec} * 1'000'000'000 + now.tv_nsec;
 }
 
-// The global queue marks the goroutines that came from a processor's fresh queue (spilled when
-// it was full) in their pointer's low bit, free since records are aligned to a cache line, so
-// that global_pop() puts them back into a fresh queue. Put into a local queue, which goes before
-// fresh goroutines, each would open its subtree of a tree of goroutines at once, their
-// children would overflow the fresh queue again, and the tree would grow breadth first after
-// all. A mark in the pointer, because reading the record's last_run would cost a miss per
-// goroutine: each record sits on a page of its own.
-constexpr std::uintptr_t fresh_mark = 1;
-static_assert(alignof(goroutine) > fresh_mark);
-
-goroutine* with_fresh_mark(goroutine* g) noexcept {
-  return reinterpret_cast<goroutine*>(reinterpret_cast<std::uintptr_t>(g) | fresh_mark);
-}
-bool has_fresh_mark(const goroutine* g) noexcept {
-  return (reinterpret_cast<std::uintptr_t>(g) & fresh_mark) != 0;
-}
-goroutine* without_mark(goroutine* g) noexcept {
-  return reinterpret_cast<goroutine*>(reinterpret_cast<std::uintptr_t>(g) & ~fresh_mark);
-}
-
 // How long an idle machine keeps looking for work before it sleeps.
 constexpr auto spin_duration = std::chrono::microseconds(20);
 // How long everything must stay asleep before the deadlock detector reports.
@@ -367,66 +347,92 @@ void scheduler::global_push(goroutine& g) {
 void scheduler::global_push_batch(goroutine* const* batch, std::size_t count, bool fresh) {
   {
     detail::lock_guard guard(global_lock_);
-    if (global_count_ + count > global_ring_.size()) {
+    std::vector<goroutine*>& ring = fresh ? global_fresh_ring_ : global_ring_;
+    std::size_t& head = fresh ? global_fresh_head_ : global_head_;
+    std::size_t& queued = fresh ? global_fresh_count_ : global_count_;
+    if (queued + count > ring.size()) {
       // Grow to a power of two, unwrapping the ring. Rare: the ring keeps its size.
-      std::size_t size = std::max<std::size_t>(global_ring_.size() * 2, 256);
-      while (size < global_count_ + count) size *= 2;
+      std::size_t size = std::max<std::size_t>(ring.size() * 2, 256);
+      while (size < queued + count) size *= 2;
       std::vector<goroutine*> grown(size);
-      for (std::size_t i = 0; i < global_count_; ++i) {
-        grown[i] = global_ring_[(global_head_ + i) & (global_ring_.size() - 1)];
-      }
-      global_ring_.swap(grown);
-      global_head_ = 0;
+      for (std::size_t i = 0; i < queued; ++i) grown[i] = ring[(head + i) & (ring.size() - 1)];
+      ring.swap(grown);
+      head = 0;
     }
-    const std::size_t mask = global_ring_.size() - 1;
-    for (std::size_t i = 0; i < count; ++i) {
-      global_ring_[(global_head_ + global_count_ + i) & mask] =
-          fresh ? with_fresh_mark(batch[i]) : batch[i];
-    }
-    global_count_ += count;
+    const std::size_t mask = ring.size() - 1;
+    for (std::size_t i = 0; i < count; ++i) ring[(head + queued + i) & mask] = batch[i];
+    queued += count;
+    if (fresh) global_fresh_size_.store(queued, std::memory_order_relaxed);
   }
   global_size_.fetch_add(count, std::memory_order_seq_cst);
 }
 
-// Takes one goroutine from the global queue, and moves a batch more into `into`'s queue.
+// Takes one goroutine from the global queue, and moves a batch more into `into`'s queue. When
+// only spilled fresh goroutines wait, and `into` is given (its queues ran dry), a batch of them
+// goes into its fresh queue.
 goroutine* scheduler::global_pop(processor* into) {
   if (global_size_.load(std::memory_order_seq_cst) == 0) return nullptr;
   goroutine* batch[processor::queue_capacity / 2];
-  goroutine* fresh_batch[processor::queue_capacity / 2];
   std::size_t taken = 0;
-  std::size_t fresh_taken = 0;
+  bool fresh = false;
   goroutine* first = nullptr;
   {
     detail::lock_guard guard(global_lock_);
-    if (global_count_ == 0) return nullptr;
+    fresh = global_count_ == 0;
+    if (fresh && (into == nullptr || global_fresh_count_ == 0)) return nullptr;
+    std::vector<goroutine*>& ring = fresh ? global_fresh_ring_ : global_ring_;
+    std::size_t& head = fresh ? global_fresh_head_ : global_head_;
+    std::size_t& queued = fresh ? global_fresh_count_ : global_count_;
     const int procs = std::max(1, active_procs_.load(std::memory_order_relaxed));
     // Go's globrunqget: a fair share for this processor, at most what there is and what fits.
     const std::size_t want =
-        into == nullptr
-            ? 1
-            : std::min({global_count_ / procs + 1, global_count_, std::size(batch) + 1});
-    const std::size_t mask = global_ring_.size() - 1;
-    first = without_mark(global_ring_[global_head_]);
-    for (std::size_t i = 1; i < want; ++i) {
-      goroutine* const g = global_ring_[(global_head_ + i) & mask];
-      if (has_fresh_mark(g)) {
-        fresh_batch[fresh_taken++] = without_mark(g);
-      } else {
-        batch[taken++] = g;
-      }
-    }
-    global_head_ = (global_head_ + want) & mask;
-    global_count_ -= want;
+        into == nullptr ? 1 : std::min({queued / procs + 1, queued, std::size(batch) + 1});
+    const std::size_t mask = ring.size() - 1;
+    first = ring[head];
+    for (std::size_t i = 1; i < want; ++i) batch[taken++] = ring[(head + i) & mask];
+    head = (head + want) & mask;
+    queued -= want;
+    if (fresh) global_fresh_size_.store(queued, std::memory_order_relaxed);
     global_size_.fetch_sub(want, std::memory_order_seq_cst);
   }
-  if (taken != 0) local_push_batch(*into, batch, taken);
-  if (fresh_taken != 0) {
+  if (taken != 0 && !fresh) local_push_batch(*into, batch, taken);
+  if (taken != 0 && fresh) {
     // How long they waited is not known: as if queued now, first come first (the newest last).
-    std::int64_t since[std::size(fresh_batch)];
-    std::fill_n(since, fresh_taken, coarse_now_ns());
-    fresh_push_batch(*into, fresh_batch, since, fresh_taken);
+    std::int64_t since[std::size(batch)];
+    std::fill_n(since, taken, coarse_now_ns());
+    fresh_push_batch(*into, batch, since, taken);
   }
   return first;
+}
+
+// The aged pick for spilled fresh goroutines (local_pop() has the one for the fresh queue; both
+// share the processor's once a slice): the oldest of them, which are older than any in a fresh
+// queue, so that a processor that never runs dry cannot leave them waiting for ever.
+// find_runnable() calls it only every 8th slice, or when the slice is over (a pair that readies
+// each other holds the worker: then the queues get a turn once a slice, and so does this): a
+// call at every pass through find_runnable() that runnext did not answer cost spawn 5-9%, paired
+// over 21-25 alternated runs, and as much when it returned at once (12%): the call, not its
+// work. Inlined, the test costs nothing measurable. And the count of spilled goroutines, which
+// shares a line with the global queue's counts, is read once a slice per processor.
+goroutine* scheduler::aged_global_fresh(processor& p) {
+  const std::int64_t now = coarse_now_ns();
+  constexpr std::int64_t slice = std::chrono::nanoseconds(time_slice).count();
+  if (now - p.spilled_check < slice) return nullptr;
+  p.spilled_check = now;
+  if (global_fresh_size_.load(std::memory_order_relaxed) == 0) return nullptr;
+  if (now - p.aged_pick < slice) return nullptr;
+  goroutine* g = nullptr;
+  {
+    detail::lock_guard guard(global_lock_);
+    if (global_fresh_count_ == 0) return nullptr;
+    g = global_fresh_ring_[global_fresh_head_];
+    global_fresh_head_ = (global_fresh_head_ + 1) & (global_fresh_ring_.size() - 1);
+    --global_fresh_count_;
+    global_fresh_size_.store(global_fresh_count_, std::memory_order_relaxed);
+    global_size_.fetch_sub(1, std::memory_order_seq_cst);
+  }
+  p.aged_pick = now;
+  return g;
 }
 
 // Queues what fits in `p`'s queue under one lock; the rest goes to the global queue.
@@ -893,13 +899,16 @@ goroutine* scheduler::find_runnable(machine& m) {
       return nullptr;
     }
     // Every 61st slice the global queue first; then runnext, inheriting the running slice;
-    // then the queues; then runnext after all when its slice is over but nothing else waits.
+    // then (once a slice) a spilled fresh goroutine, the queues; then runnext after all when its
+    // slice is over but nothing else waits.
     goroutine* found = p.tick % 61 == 0 ? global_pop(nullptr) : nullptr;
     bool inherited = false;
     if (found == nullptr) {
       found = inherit_runnext(p);
       inherited = found != nullptr;
     }
+    // The call only every 8th slice or when the slice is over (aged_global_fresh()).
+    if (found == nullptr && (p.slice_over || p.tick % 8 == 0)) found = aged_global_fresh(p);
     if (found == nullptr) found = local_pop(p);
     if (found == nullptr) found = global_pop(&p);
     if (found == nullptr) found = p.runnext.exchange(nullptr, std::memory_order_acq_rel);

@@ -14,11 +14,14 @@
 //   - the local queue is served first in first out, then the fresh queue newest first (depth
 //     first: a tree of goroutines keeps few alive); once a time slice the oldest fresh
 //     goroutine goes ahead of all if it waited longer than a slice; thieves take the oldest of
-//     both (local_pop(), steal());
+//     both (local_pop(), steal()); a full fresh queue spills its oldest half into the global
+//     queue's ring for fresh goroutines, which only a processor whose queues ran dry takes
+//     from (into its fresh queue), or the aged pick, shared with the fresh queue's;
 //   - made runnable from outside (a plain thread, the timer thread, the blocking pool): the
 //     global queue;
-//   - a machine looks, in order: every 61st slice one goroutine of the global queue, runnext, its
-//     local queue, the global queue, then steals half of another processor's queue; another's
+//   - a machine looks, in order: every 61st slice one goroutine of the global queue (not its
+//     fresh ring), runnext, a spilled fresh goroutine if it is due its aged pick, its local
+//     queue, the global queue, then steals half of another processor's queue; another's
 //     runnext only if it sat there unchanged for 5 µs (its owner is busy with a long goroutine);
 //   - a goroutine taken from runnext inherits the current time slice (Go's inheritTime); once
 //     a chain of them has run for 10 ms, the queues go first, so a pair of goroutines that
@@ -178,8 +181,11 @@ struct alignas(64) processor {
   std::uint32_t inherited = 0;
   bool slice_over = false;
   std::int64_t slice_mark = 0;
-  // When local_pop() last took the oldest fresh goroutine ahead of its turn (coarse ns).
+  // When local_pop() or aged_global_fresh() last took the oldest fresh goroutine ahead of its
+  // turn (coarse ns).
   std::int64_t aged_pick = 0;
+  // When aged_global_fresh() last read the count of spilled fresh goroutines (coarse ns).
+  std::int64_t spilled_check = 0;
   // Goroutine switches on this processor; the deadlock detector reads it to see progress.
   std::atomic<std::uint64_t> executions{0};
   // Goroutine ids and counts, kept per processor so that spawning and exiting on different
@@ -293,6 +299,7 @@ class scheduler {
   static bool worth_stealing(processor& thief, const processor& victim, std::size_t queued,
                              detail::steady_time now);
   goroutine* global_pop(processor* into);
+  goroutine* aged_global_fresh(processor& p);
   void global_push(goroutine& g);
   void global_push_batch(goroutine* const* batch, std::size_t count, bool fresh = false);
   void local_push(processor& p, goroutine& g);
@@ -336,7 +343,14 @@ class scheduler {
   std::vector<goroutine*> global_ring_;  // its size is 0 or a power of two
   std::size_t global_head_ = 0;
   std::size_t global_count_ = 0;
-  std::atomic<std::size_t> global_size_{0};
+  // Fresh goroutines spilled from full fresh queues, in a ring of their own: the poll of the
+  // global queue every 61st slice does not take them (each would open an old subtree ahead of
+  // its turn); a processor whose queues ran dry takes a batch into its fresh queue.
+  std::vector<goroutine*> global_fresh_ring_;  // its size is 0 or a power of two
+  std::size_t global_fresh_head_ = 0;
+  std::size_t global_fresh_count_ = 0;
+  std::atomic<std::size_t> global_fresh_size_{0};
+  std::atomic<std::size_t> global_size_{0};  // both rings
 
   detail::adaptive_mutex idle_lock_;
   std::vector<machine*> idle_machines_;

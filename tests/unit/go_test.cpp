@@ -555,13 +555,11 @@ TEST_P(GoroutineScheduling, ATreeOfGoroutinesStaysNarrowOnEveryWorkerCount) {
   expect_a_narrow_tree(procs() * 64, procs() * 40);
 }
 
-TEST_P(GoroutineOneWorker, AnOldFreshGoroutineRunsWhileNewerOnesWait) {
-  // The aged pick: fresh goroutines go newest first, so the oldest waits behind every newer one;
-  // once it waited a time slice (10 ms) it goes first. Here a pair of goroutines that ready each
-  // other keeps the worker, so the queues get one turn per slice (the runnext rule that
-  // APairThatReadiesEachOtherDoesNotStarveTheQueue tests); 200 newer fresh goroutines wait
-  // there. Without the aged pick the oldest would run 200 turns, two seconds, later.
-  constexpr int newer = 200;
+// Spawns one goroutine and then `newer` ones, on one worker kept busy by a pair of goroutines
+// that ready each other (so the queues get one turn per time slice, the runnext rule that
+// APairThatReadiesEachOtherDoesNotStarveTheQueue tests), and checks that the oldest runs
+// within a slice or two, before more than 2 of the newer ones.
+void expect_the_oldest_fresh_goroutine_to_run(int newer) {
   std::atomic<int> newer_ran{0};
   std::atomic<int> newer_ran_before_oldest{-1};
   std::atomic<bool> gave_up{false};
@@ -594,6 +592,46 @@ TEST_P(GoroutineOneWorker, AnOldFreshGoroutineRunsWhileNewerOnesWait) {
   EXPECT_FALSE(gave_up.load()) << "the oldest fresh goroutine ran only once the pair stopped";
   EXPECT_GE(newer_ran_before_oldest.load(), 0);
   EXPECT_LE(newer_ran_before_oldest.load(), 2) << "newer goroutines ran before the oldest";
+}
+
+TEST_P(GoroutineOneWorker, ANodeWiderThanAQueueStillRunsOneSubtreeAtATime) {
+  // More children than a fresh queue holds (256): the oldest half spills to the global queue.
+  // Polled every 61st slice with the goroutines readied from outside, they came back one at a
+  // time, each opening an old subtree before the last was done: 3,611 alive at once here. In a
+  // ring of their own, taken when the worker runs dry (or once a slice, aged), the peak is the
+  // children plus one open path.
+  constexpr int wide = 600;
+  tree_census census;
+  census.before = csp::goroutine_count();
+  csp::channel<int> root(1);
+  const auto start = steady::now();
+  csp::go([&] {
+    csp::channel<int> children(wide);
+    for (int i = 0; i < wide; ++i) csp::go(grow_tree, 2, children, &census);
+    int sum = 0;
+    for (int i = 0; i < wide; ++i) sum += children.receive().value_or(0);
+    root.send(sum);
+  });
+  const auto sum = root.receive_for(patience);
+  const auto slices = (steady::now() - start) / 10ms + 1;
+  ASSERT_TRUE(sum) << "the tree did not finish within " << patience.count() << " s";
+  EXPECT_EQ(*sum, wide * 64);
+  EXPECT_LE(census.peak.load(), wide + 64 + 40 * slices)
+      << "goroutines alive at once, in a tree that took " << slices << " time slices";
+}
+
+TEST_P(GoroutineOneWorker, AnOldFreshGoroutineRunsWhileNewerOnesWait) {
+  // The aged pick: fresh goroutines go newest first, so the oldest waits behind every newer
+  // one; once it waited a time slice (10 ms) it goes first. Without the aged pick it would run
+  // 200 turns, two seconds, later.
+  expect_the_oldest_fresh_goroutine_to_run(200);
+}
+
+TEST_P(GoroutineOneWorker, ASpilledFreshGoroutineRunsWhileTheWorkerStaysBusy) {
+  // 600 newer ones overflow the fresh queue (256), whose oldest half goes to the global queue's
+  // ring for spilled fresh goroutines, which a worker takes from when its queues run dry; this
+  // one never does while the pair plays. The aged pick takes the oldest spilled one.
+  expect_the_oldest_fresh_goroutine_to_run(600);
 }
 
 TEST_P(GoroutineScheduling, SetMaxProcsReportsThePreviousValue) {
