@@ -520,23 +520,27 @@ void grow_tree(int levels, csp::channel<int> parent, tree_census* census) {
   parent.send(sum);
 }
 
-// Grows a tree 8 wide and 4 deep (4,681 goroutines) and checks that at most `bound`
-// goroutines were alive at once, plus `per_slice` for every time slice (10 ms) the tree took:
-// the aged pick may start one old fresh goroutine per slice ahead of its turn, opening an old
-// subtree of a few dozen more, which matters where a sanitizer makes the tree take many slices.
+// Grows a tree 8 wide and 4 deep (4,681 goroutines; 3 deep, 585, under TSan, where 4,681 took
+// 24 s of a 30 s patience in CI) and checks that at most `bound` goroutines were alive at
+// once, plus `per_slice` for every time slice (10 ms) the tree took: the aged pick may start
+// one old fresh goroutine per slice ahead of its turn, opening an old subtree of a few dozen
+// more, which matters where a sanitizer makes the tree take many slices (under TSan so many
+// that the bound says little: there the tree is a test for races).
 void expect_a_narrow_tree(std::int64_t bound, std::int64_t per_slice) {
-  constexpr int levels = 4;
-  tree_census census;
-  census.before = csp::goroutine_count();
+  constexpr int levels = csp_test::tsan ? 3 : 4;
+  // Shared with the tree, which outlives the test if it gives up waiting.
+  const auto census = std::make_shared<tree_census>();
+  census->before = csp::goroutine_count();
   csp::channel<int> root(1);
   const auto start = steady::now();
-  csp::go(grow_tree, levels, root, &census);
+  csp::go([census, root] { grow_tree(levels, root, census.get()); });
   const auto sum = root.receive_for(patience);
   const auto slices = (steady::now() - start) / 10ms + 1;
   ASSERT_TRUE(sum) << "the tree did not finish within " << patience.count() << " s";
-  EXPECT_EQ(*sum, 4096);
-  EXPECT_EQ(census.leaves.load(), 4096);
-  EXPECT_LE(census.peak.load(), bound + per_slice * slices)
+  constexpr int leaves = 1 << (3 * levels);
+  EXPECT_EQ(*sum, leaves);
+  EXPECT_EQ(census->leaves.load(), leaves);
+  EXPECT_LE(census->peak.load(), bound + per_slice * slices)
       << "goroutines alive at once, in a tree that took " << slices << " time slices";
 }
 
@@ -599,15 +603,18 @@ TEST_P(GoroutineOneWorker, ANodeWiderThanAQueueStillRunsOneSubtreeAtATime) {
   // Polled every 61st slice with the goroutines readied from outside, they came back one at a
   // time, each opening an old subtree before the last was done: 3,611 alive at once here. In a
   // ring of their own, taken when the worker runs dry (or once a slice, aged), the peak is the
-  // children plus one open path.
-  constexpr int wide = 600;
-  tree_census census;
-  census.before = csp::goroutine_count();
+  // children plus one open path. Under the sanitizers, where these 43,800 goroutines took 21 s
+  // (ASan) and over 30 s (TSan) in CI, fewer and shallower subtrees: 300 x 9 and 300 x 1.
+  static constexpr int wide = csp_test::sanitized ? 300 : 600;
+  static constexpr int levels = csp_test::tsan ? 0 : csp_test::sanitized ? 1 : 2;
+  // Shared with the tree, which outlives the test if it gives up waiting.
+  const auto census = std::make_shared<tree_census>();
+  census->before = csp::goroutine_count();
   csp::channel<int> root(1);
   const auto start = steady::now();
-  csp::go([&] {
+  csp::go([census, root] {
     csp::channel<int> children(wide);
-    for (int i = 0; i < wide; ++i) csp::go(grow_tree, 2, children, &census);
+    for (int i = 0; i < wide; ++i) csp::go(grow_tree, levels, children, census.get());
     int sum = 0;
     for (int i = 0; i < wide; ++i) sum += children.receive().value_or(0);
     root.send(sum);
@@ -615,8 +622,8 @@ TEST_P(GoroutineOneWorker, ANodeWiderThanAQueueStillRunsOneSubtreeAtATime) {
   const auto sum = root.receive_for(patience);
   const auto slices = (steady::now() - start) / 10ms + 1;
   ASSERT_TRUE(sum) << "the tree did not finish within " << patience.count() << " s";
-  EXPECT_EQ(*sum, wide * 64);
-  EXPECT_LE(census.peak.load(), wide + 64 + 40 * slices)
+  EXPECT_EQ(*sum, wide << (3 * levels));
+  EXPECT_LE(census->peak.load(), wide + 64 + 40 * slices)
       << "goroutines alive at once, in a tree that took " << slices << " time slices";
 }
 
