@@ -344,25 +344,36 @@ void scheduler::global_push(goroutine& g) {
   global_push_batch(&one, 1);
 }
 
+void scheduler::goroutine_ring::push(goroutine* const* batch, std::size_t n) {
+  if (count + n > slots.size()) {
+    // Grow to a power of two, unwrapping the ring. Rare: the ring keeps its size.
+    std::size_t size = std::max<std::size_t>(slots.size() * 2, 256);
+    while (size < count + n) size *= 2;
+    std::vector<goroutine*> grown(size);
+    for (std::size_t i = 0; i < count; ++i) grown[i] = slots[(head + i) & (slots.size() - 1)];
+    slots.swap(grown);
+    head = 0;
+  }
+  const std::size_t mask = slots.size() - 1;
+  for (std::size_t i = 0; i < n; ++i) slots[(head + count + i) & mask] = batch[i];
+  count += n;
+}
+
+goroutine* scheduler::goroutine_ring::pop(std::size_t n, goroutine** rest) {
+  const std::size_t mask = slots.size() - 1;
+  goroutine* const first = slots[head];
+  for (std::size_t i = 1; i < n; ++i) rest[i - 1] = slots[(head + i) & mask];
+  head = (head + n) & mask;
+  count -= n;
+  return first;
+}
+
 void scheduler::global_push_batch(goroutine* const* batch, std::size_t count, bool fresh) {
   {
     detail::lock_guard guard(global_lock_);
-    std::vector<goroutine*>& ring = fresh ? global_fresh_ring_ : global_ring_;
-    std::size_t& head = fresh ? global_fresh_head_ : global_head_;
-    std::size_t& queued = fresh ? global_fresh_count_ : global_count_;
-    if (queued + count > ring.size()) {
-      // Grow to a power of two, unwrapping the ring. Rare: the ring keeps its size.
-      std::size_t size = std::max<std::size_t>(ring.size() * 2, 256);
-      while (size < queued + count) size *= 2;
-      std::vector<goroutine*> grown(size);
-      for (std::size_t i = 0; i < queued; ++i) grown[i] = ring[(head + i) & (ring.size() - 1)];
-      ring.swap(grown);
-      head = 0;
-    }
-    const std::size_t mask = ring.size() - 1;
-    for (std::size_t i = 0; i < count; ++i) ring[(head + queued + i) & mask] = batch[i];
-    queued += count;
-    if (fresh) global_fresh_size_.store(queued, std::memory_order_relaxed);
+    goroutine_ring& ring = fresh ? global_fresh_ring_ : global_ring_;
+    ring.push(batch, count);
+    if (fresh) global_fresh_size_.store(ring.count, std::memory_order_relaxed);
   }
   global_size_.fetch_add(count, std::memory_order_seq_cst);
 }
@@ -378,21 +389,16 @@ goroutine* scheduler::global_pop(processor* into) {
   goroutine* first = nullptr;
   {
     detail::lock_guard guard(global_lock_);
-    fresh = global_count_ == 0;
-    if (fresh && (into == nullptr || global_fresh_count_ == 0)) return nullptr;
-    std::vector<goroutine*>& ring = fresh ? global_fresh_ring_ : global_ring_;
-    std::size_t& head = fresh ? global_fresh_head_ : global_head_;
-    std::size_t& queued = fresh ? global_fresh_count_ : global_count_;
+    fresh = global_ring_.count == 0;
+    if (fresh && (into == nullptr || global_fresh_ring_.count == 0)) return nullptr;
+    goroutine_ring& ring = fresh ? global_fresh_ring_ : global_ring_;
     const int procs = std::max(1, active_procs_.load(std::memory_order_relaxed));
     // Go's globrunqget: a fair share for this processor, at most what there is and what fits.
     const std::size_t want =
-        into == nullptr ? 1 : std::min({queued / procs + 1, queued, std::size(batch) + 1});
-    const std::size_t mask = ring.size() - 1;
-    first = ring[head];
-    for (std::size_t i = 1; i < want; ++i) batch[taken++] = ring[(head + i) & mask];
-    head = (head + want) & mask;
-    queued -= want;
-    if (fresh) global_fresh_size_.store(queued, std::memory_order_relaxed);
+        into == nullptr ? 1 : std::min({ring.count / procs + 1, ring.count, std::size(batch) + 1});
+    first = ring.pop(want, batch);
+    taken = want - 1;
+    if (fresh) global_fresh_size_.store(ring.count, std::memory_order_relaxed);
     global_size_.fetch_sub(want, std::memory_order_seq_cst);
   }
   if (taken != 0 && !fresh) local_push_batch(*into, batch, taken);
@@ -424,11 +430,9 @@ goroutine* scheduler::aged_global_fresh(processor& p) {
   goroutine* g = nullptr;
   {
     detail::lock_guard guard(global_lock_);
-    if (global_fresh_count_ == 0) return nullptr;
-    g = global_fresh_ring_[global_fresh_head_];
-    global_fresh_head_ = (global_fresh_head_ + 1) & (global_fresh_ring_.size() - 1);
-    --global_fresh_count_;
-    global_fresh_size_.store(global_fresh_count_, std::memory_order_relaxed);
+    if (global_fresh_ring_.count == 0) return nullptr;
+    g = global_fresh_ring_.pop(1, nullptr);
+    global_fresh_size_.store(global_fresh_ring_.count, std::memory_order_relaxed);
     global_size_.fetch_sub(1, std::memory_order_seq_cst);
   }
   p.aged_pick = now;

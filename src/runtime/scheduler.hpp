@@ -337,20 +337,24 @@ class scheduler {
   std::atomic<int> processor_count_{0};
 
   detail::adaptive_mutex global_lock_;
-  // The global run queue: a growable ring of pointers, guarded by global_lock_. (A list
-  // threaded through the goroutine records, which sit at the tops of stacks 256 KiB apart,
-  // missed the TLB at every step of a batch pop.)
-  std::vector<goroutine*> global_ring_;  // its size is 0 or a power of two
-  std::size_t global_head_ = 0;
-  std::size_t global_count_ = 0;
+  // The global run queue. (A list threaded through the goroutine records, which sit at the tops
+  // of stacks 256 KiB apart, missed the TLB at every step of a batch pop.)
+  // A growable ring of goroutines, guarded by global_lock_.
+  struct goroutine_ring {
+    std::vector<goroutine*> slots;  // its size is 0 or a power of two
+    std::size_t head = 0;
+    std::size_t count = 0;
+    void push(goroutine* const* batch, std::size_t n);
+    // Takes the first `n` (n <= count): the first is returned, the rest go to `rest`.
+    goroutine* pop(std::size_t n, goroutine** rest);
+  };
+  goroutine_ring global_ring_;
   // Fresh goroutines spilled from full fresh queues, in a ring of their own: the poll of the
   // global queue every 61st slice does not take them (each would open an old subtree ahead of
   // its turn); a processor whose queues ran dry takes a batch into its fresh queue.
-  std::vector<goroutine*> global_fresh_ring_;  // its size is 0 or a power of two
-  std::size_t global_fresh_head_ = 0;
-  std::size_t global_fresh_count_ = 0;
-  std::atomic<std::size_t> global_fresh_size_{0};
-  std::atomic<std::size_t> global_size_{0};  // both rings
+  goroutine_ring global_fresh_ring_;
+  std::atomic<std::size_t> global_fresh_size_{0};  // global_fresh_ring_.count, for lock-free reads
+  std::atomic<std::size_t> global_size_{0};        // both rings
 
   detail::adaptive_mutex idle_lock_;
   std::vector<machine*> idle_machines_;
