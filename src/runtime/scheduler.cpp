@@ -514,6 +514,7 @@ void scheduler::yield_push(processor& p, goroutine& g) {
       p.fresh_head = (p.fresh_head + processor::queue_capacity - 1) % processor::queue_capacity;
       p.fresh[p.fresh_head] = &g;
       p.fresh_since[p.fresh_head] = since;
+      p.fresh_yielder = &g;
       ++p.fresh_count;
       p.size_hint.store(p.count + p.fresh_count, std::memory_order_seq_cst);
       return;
@@ -559,9 +560,22 @@ goroutine* scheduler::local_pop(processor& p) {
   if (p.fresh_count != 0) {
     const std::int64_t now = coarse_now_ns();
     constexpr std::int64_t slice = std::chrono::nanoseconds(time_slice).count();
-    if (now - p.fresh_since[p.fresh_head] >= slice && now - p.aged_pick >= slice) {
+    // A yielder at the oldest end is passed over once (p.fresh_yielder); alone there, it waits
+    // its turn behind the local queue.
+    const bool yielder_first = p.fresh[p.fresh_head] == p.fresh_yielder;
+    if (now - p.fresh_since[p.fresh_head] >= slice && now - p.aged_pick >= slice &&
+        (!yielder_first || p.fresh_count > 1)) {
       p.aged_pick = now;
       g = p.fresh[p.fresh_head];
+      if (yielder_first) {
+        // The yielder keeps the oldest end and its time there, so that it runs no earlier
+        // than it would have; the one behind it, no older, takes this turn.
+        const std::size_t next = (p.fresh_head + 1) % processor::queue_capacity;
+        g = p.fresh[next];
+        p.fresh[next] = p.fresh[p.fresh_head];
+        p.fresh_since[next] = p.fresh_since[p.fresh_head];
+      }
+      p.fresh_yielder = nullptr;
       p.fresh_head = (p.fresh_head + 1) % processor::queue_capacity;
       --p.fresh_count;
     } else if (p.count == 0) {

@@ -156,6 +156,10 @@ struct alignas(64) processor {
   std::size_t count = 0;
   std::size_t fresh_head = 0;  // the oldest
   std::size_t fresh_count = 0;
+  // The goroutine yield_push() last put at the fresh queue's oldest end, which the aged pick
+  // passes over once: taking it would run the yielder again before the goroutines it yielded
+  // to. Only compared, never followed: it may have run, moved or exited since.
+  const goroutine* fresh_yielder = nullptr;
   std::atomic<std::size_t> size_hint{0};
   // Goroutines the owner took from its local queue, ever: how fast it serves the queue, for
   // thieves deciding whether to steal from it.

@@ -427,6 +427,43 @@ TEST_P(GoroutineOneWorker, YieldLetsTheOtherGoroutineRun) {
   EXPECT_EQ(repeats, 0) << std::string(order.begin(), order.end());
 }
 
+TEST_P(GoroutineOneWorker, YieldStillAlternatesOnceTheAgedPickComesDue) {
+  // The pair above, kept yielding for five time slices (10 ms each). Neither ever blocks, so
+  // both stay fresh, and after a slice the aged pick takes the fresh queue's oldest end, where
+  // the yielder has just been put. It must take the other one: CI saw "aa" once under TSan,
+  // where the hundred steps above took longer than a slice.
+  constexpr auto duration = std::chrono::milliseconds(50);
+  constexpr std::size_t most_steps = 1 << 22;  // a bound on memory, far beyond 50 ms of steps
+  std::vector<char> order;
+  order.reserve(most_steps);
+  bool stop = false;  // one worker: no two goroutines touch it or `order` at once
+  csp::wait_group wg;
+  wg.add(1);
+  csp::go([&] {
+    const auto start = steady::now();
+    wg.add(2);
+    for (char name : {'a', 'b'}) {
+      csp::go([&, name, start] {
+        while (!stop) {
+          order.push_back(name);
+          stop = order.size() == most_steps || steady::now() - start >= duration;
+          csp::yield();
+        }
+        wg.done();
+      });
+    }
+    wg.done();
+  });
+  wait_bounded(wg);
+  ASSERT_GE(order.size(), 2u);
+  std::size_t first_repeat = 0;
+  int repeats = 0;
+  for (std::size_t i = 1; i < order.size(); ++i) {
+    if (order[i] == order[i - 1] && repeats++ == 0) first_repeat = i;
+  }
+  EXPECT_EQ(repeats, 0) << "of " << order.size() << " steps; the first at step " << first_repeat;
+}
+
 TEST_P(GoroutineOneWorker, WithoutYieldAGoroutineRunsToItsNextBlockingPoint) {
   // The control for the test above: no preemption (docs/runtime.md), so without yield each
   // goroutine's steps come in one run.
