@@ -1,0 +1,100 @@
+// workerpool_waits.cpp: the workerpool workload (compare.cpp's: 2 workers ranging over a jobs
+// channel of capacity 100, results on another, 20,000 jobs of ~20 us), with every channel
+// operation timed, to see where the pool loses against its ceiling (bench/compare/README.md,
+// "workerpool" under run v). An operation that took over 2 us waited: the party parked, or
+// its worker ran someone else first. Printed per party: operations, waits, and their total.
+// workerpool_waits.go is the same program in Go, for a side-by-side run.
+//
+// Usage: workerpool_waits [ITERATIONS]   (the job length: `compare_csp calibrate` prints it)
+// Built as build/release/bench/csp_workerpool_waits (bench/CMakeLists.txt).
+// Example: for i in 1 2 3; do build/release/bench/csp_workerpool_waits 10361;
+//            (cd bench/compare/experiments && go run workerpool_waits.go 10361); done
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <optional>
+
+#include "csp/csp.hpp"
+
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+
+// compare.cpp's job, word for word as in every peer's program: each program stands alone.
+std::uint64_t work(std::uint64_t seed, std::uint64_t iterations) {
+  std::uint64_t x = seed;
+  for (std::uint64_t i = 0; i < iterations; ++i) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+  }
+  return x;
+}
+
+struct tally {
+  long operations = 0;
+  long waits = 0;
+  double waited_us = 0;
+
+  template <class Operation>
+  void time(Operation operation) {
+    const auto start = clock_type::now();
+    operation();
+    const double us = std::chrono::duration<double, std::micro>(clock_type::now() - start).count();
+    ++operations;
+    if (us > 2) {
+      ++waits;
+      waited_us += us;
+    }
+  }
+
+  void print(const char* party) const {
+    std::printf("%s ops %ld waits %ld (%.1f ms)  ", party, operations, waits, waited_us / 1000);
+  }
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const std::uint64_t iterations = argc > 1 ? std::strtoull(argv[1], nullptr, 10) : 10361;
+  constexpr int jobs_count = 20'000;
+  constexpr int workers = 2;
+  csp::run([&] {
+    tally consumer, producer, receives[workers], sends[workers];
+    const auto start = clock_type::now();
+    csp::channel<int> jobs(100);
+    csp::channel<std::uint64_t> results(100);
+    csp::wait_group done;
+    done.add(workers + 1);
+    for (int w = 0; w < workers; ++w) {
+      csp::go([&, w] {
+        for (;;) {
+          std::optional<int> job;
+          receives[w].time([&] { job = jobs.receive(); });
+          if (!job) break;
+          const std::uint64_t result = work(static_cast<std::uint64_t>(*job) + 1, iterations);
+          sends[w].time([&] { results.send(result); });
+        }
+        done.done();
+      });
+    }
+    csp::go([&] {
+      for (int j = 0; j < jobs_count; ++j) producer.time([&] { jobs.send(j); });
+      jobs.close();
+      done.done();
+    });
+    for (int j = 0; j < jobs_count; ++j) consumer.time([&] { (void)results.receive(); });
+    const double ms = std::chrono::duration<double, std::milli>(clock_type::now() - start).count();
+    done.wait();
+    std::printf("parallel %.1f ms | ", ms);
+    consumer.print("consumer");
+    producer.print("producer");
+    for (int w = 0; w < workers; ++w) {
+      std::printf("worker %d: ", w);
+      receives[w].print("receive");
+      sends[w].print("send");
+    }
+    std::printf("\n");
+  });
+}
