@@ -220,14 +220,17 @@ void skynet_live() {
 }
 
 // --- 4. spawn --------------------------------------------------------------------------------
-void spawn() {
+// `yield_every` (not in the other peers: csp::yield() after every that many go(), 0 for never)
+// shows what a spawner that never blocks costs at one worker (docs/runtime.md, "No preemption").
+void spawn(std::int64_t yield_every) {
   constexpr std::int64_t n = 100'000;
-  csp::run([] {
+  csp::run([yield_every] {
     csp::channel<std::int64_t> ch(n);
     const std::int64_t baseline = status_bytes("VmRSS");
     const auto start = clock_type::now();
     for (std::int64_t i = 0; i < n; ++i) {
       csp::go([ch, i] { ch.send(i); });
+      if (yield_every > 0 && i % yield_every == yield_every - 1) csp::yield();
     }
     std::int64_t sum = 0;
     for (std::int64_t i = 0; i < n; ++i) sum += *ch.receive();
@@ -785,7 +788,9 @@ int main(int argc, char** argv) {
 
 int run_workload(int argc, char** argv) {
   if (argc < 2) {
-    std::fprintf(stderr, "usage: %s <workload> [work-iterations]\n", argv[0]);
+    std::fprintf(stderr,
+                 "usage: %s <workload> [work-iterations (workerpool) | yield-every (spawn)]\n",
+                 argv[0]);
     return 2;
   }
   const std::string w = argv[1];
@@ -798,7 +803,7 @@ int run_workload(int argc, char** argv) {
   else if (w == "skynet_live")
     skynet_live();
   else if (w == "spawn")
-    spawn();
+    spawn(argc > 2 ? std::strtoll(argv[2], nullptr, 10) : 0);
   else if (w == "workerpool")
     workerpool(argc > 2 ? std::strtoull(argv[2], nullptr, 10) : 2000);
   else if (w == "calibrate")
