@@ -560,11 +560,11 @@ goroutine* scheduler::local_pop(processor& p) {
   if (p.fresh_count != 0) {
     const std::int64_t now = coarse_now_ns();
     constexpr std::int64_t slice = std::chrono::nanoseconds(time_slice).count();
+    const bool aged = now - p.fresh_since[p.fresh_head] >= slice && now - p.aged_pick >= slice;
     // A yielder at the oldest end is passed over once (p.fresh_yielder); alone there, it waits
     // its turn behind the local queue.
-    const bool yielder_first = p.fresh[p.fresh_head] == p.fresh_yielder;
-    if (now - p.fresh_since[p.fresh_head] >= slice && now - p.aged_pick >= slice &&
-        (!yielder_first || p.fresh_count > 1)) {
+    const bool yielder_first = aged && p.fresh[p.fresh_head] == p.fresh_yielder;
+    if (aged && (!yielder_first || p.fresh_count > 1)) {
       p.aged_pick = now;
       g = p.fresh[p.fresh_head];
       if (yielder_first) {

@@ -75,15 +75,7 @@ std::int64_t status_bytes(const char* field) {
   return -1;
 }
 
-std::uint64_t work(std::uint64_t seed, std::uint64_t iterations) {
-  std::uint64_t x = seed;
-  for (std::uint64_t i = 0; i < iterations; ++i) {
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-  }
-  return x;
-}
+using harness::work;  // the worker pool's job, the same in every peer
 
 // Starts a detached fiber with the benchmark's stack size.
 template <class F, class... Args>

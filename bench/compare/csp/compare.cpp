@@ -73,16 +73,7 @@ std::int64_t status_bytes(const char* field) {
   return -1;
 }
 
-// ~20 µs of CPU work once calibrated: xorshift64, identical in every peer.
-std::uint64_t work(std::uint64_t seed, std::uint64_t iterations) {
-  std::uint64_t x = seed;
-  for (std::uint64_t i = 0; i < iterations; ++i) {
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-  }
-  return x;
-}
+using harness::work;  // the worker pool's job, the same in every peer
 
 // --- 1. pingpong ---------------------------------------------------------------------------
 void pingpong() {

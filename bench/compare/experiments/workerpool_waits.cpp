@@ -15,22 +15,12 @@
 #include <cstdlib>
 #include <optional>
 
+#include "../harness.hpp"
 #include "csp/csp.hpp"
 
 namespace {
 
 using clock_type = std::chrono::steady_clock;
-
-// compare.cpp's job, word for word as in every peer's program: each program stands alone.
-std::uint64_t work(std::uint64_t seed, std::uint64_t iterations) {
-  std::uint64_t x = seed;
-  for (std::uint64_t i = 0; i < iterations; ++i) {
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-  }
-  return x;
-}
 
 struct tally {
   long operations = 0;
@@ -73,7 +63,8 @@ int main(int argc, char** argv) {
           std::optional<int> job;
           receives[w].time([&] { job = jobs.receive(); });
           if (!job) break;
-          const std::uint64_t result = work(static_cast<std::uint64_t>(*job) + 1, iterations);
+          const std::uint64_t result =
+              harness::work(static_cast<std::uint64_t>(*job) + 1, iterations);
           sends[w].time([&] { results.send(result); });
         }
         done.done();

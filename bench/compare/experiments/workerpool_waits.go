@@ -9,6 +9,7 @@ import (
 	"time"
 )
 
+// main.go's job, the same loop (a file run alone cannot import package main).
 func work(seed, iterations uint64) uint64 {
 	x := seed
 	for i := uint64(0); i < iterations; i++ {
