@@ -9,11 +9,15 @@
 // Built as build/release/bench/csp_workerpool_waits (bench/CMakeLists.txt).
 // Example: for i in 1 2 3; do build/release/bench/csp_workerpool_waits 10361;
 //            (cd bench/compare/experiments && go run workerpool_waits.go 10361); done
+#include <dirent.h>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
+#include <map>
 #include <optional>
+#include <string>
 
 #include "../harness.hpp"
 #include "csp/csp.hpp"
@@ -44,6 +48,25 @@ struct tally {
   }
 };
 
+// Nanoseconds on a core and waiting for one, per csp-machine thread, by thread id.
+std::map<std::string, std::pair<double, double>> machine_times() {
+  std::map<std::string, std::pair<double, double>> times;
+  DIR* tasks = ::opendir("/proc/self/task");
+  if (tasks == nullptr) return times;
+  while (const dirent* entry = ::readdir(tasks)) {
+    const std::string dir = std::string("/proc/self/task/") + entry->d_name;
+    std::string name;
+    std::getline(std::ifstream(dir + "/comm"), name);
+    if (name != "csp-machine") continue;
+    double on_cpu = 0;
+    double waiting = 0;
+    std::ifstream(dir + "/schedstat") >> on_cpu >> waiting;
+    times[entry->d_name] = {on_cpu, waiting};
+  }
+  ::closedir(tasks);
+  return times;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -52,6 +75,7 @@ int main(int argc, char** argv) {
   constexpr int workers = 2;
   csp::run([&] {
     tally consumer, producer, receives[workers], sends[workers];
+    const auto before = machine_times();
     const auto start = clock_type::now();
     csp::channel<int> jobs(100);
     csp::channel<std::uint64_t> results(100);
@@ -77,6 +101,7 @@ int main(int argc, char** argv) {
     });
     for (int j = 0; j < jobs_count; ++j) consumer.time([&] { (void)results.receive(); });
     const double ms = std::chrono::duration<double, std::milli>(clock_type::now() - start).count();
+    const auto after = machine_times();
     done.wait();
     std::printf("parallel %.1f ms | ", ms);
     consumer.print("consumer");
@@ -85,6 +110,13 @@ int main(int argc, char** argv) {
       std::printf("worker %d: ", w);
       receives[w].print("receive");
       sends[w].print("send");
+    }
+    for (const auto& [id, times] : after) {
+      const auto then = before.find(id);
+      if (then == before.end()) continue;
+      std::printf("machine %s: on a core %.1f ms, waiting for one %.1f ms  ", id.c_str(),
+                  (times.first - then->second.first) / 1e6,
+                  (times.second - then->second.second) / 1e6);
     }
     std::printf("\n");
   });
