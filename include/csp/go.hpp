@@ -69,9 +69,14 @@ struct go_options {
 
 namespace detail {
 
-// The closure of a goroutine, type-erased; the runtime places it at the top of the stack.
+// The closure of a goroutine, type-erased; the runtime places it at the top of the stack, or
+// beside the goroutine's record while it waits to run without a stack.
 struct goroutine_task {
   virtual void run() = 0;
+  // Moves the closure to `where` (room for it, aligned to 64 bytes) and ends this one,
+  // returning the moved one; null, leaving it where it is, if its move could throw. Called
+  // once, before run(), when the goroutine gets its stack.
+  virtual goroutine_task* relocate(void* where) noexcept = 0;
   virtual ~goroutine_task() = default;
 };
 
@@ -80,6 +85,15 @@ struct tuple_task final : goroutine_task {
   explicit tuple_task(Tuple&& t) : call(std::move(t)) {}
   void run() override {
     std::apply([](auto& f, auto&... args) { std::invoke(f, args...); }, call);
+  }
+  goroutine_task* relocate([[maybe_unused]] void* where) noexcept override {
+    if constexpr (std::is_nothrow_move_constructible_v<Tuple>) {
+      auto* moved = ::new (where) tuple_task(std::move(call));
+      this->~tuple_task();
+      return moved;
+    } else {
+      return nullptr;
+    }
   }
   Tuple call;
 };

@@ -14,6 +14,11 @@
 // The word is accessed through std::atomic_ref: the stack's memory is zero when fresh or
 // trimmed, which reads as null.
 //
+// A goroutine spawned while no warm stack is at hand has its record in a home from the record
+// pool (record_pool.hpp) until it runs, and keeps it there: homes have slot ids and occupant
+// words too, ids from the top of the table down, registered when the pool maps their chunk.
+// Like stacks, homes are never unmapped, so their entries never dangle.
+//
 // Reading: for_each() walks the slots under a lock that only readers take. A goroutine that
 // exits while a reader walks must not free its record under the reader's eyes, so leave()
 // clears the slot and then, if a reader is announced, waits for the walk to end; the reader
@@ -48,7 +53,15 @@ namespace csp::runtime {
 
 template <class Record>
 class registry {
+ private:
+  static constexpr std::size_t chunk_size = 4096;
+  static constexpr std::size_t max_chunks = 16384;  // 67 million slots
+
  public:
+  // Slot ids run from 0 to capacity - 1: stacks take them from the bottom up (stack_pool),
+  // record homes from the top down (record_pool).
+  static constexpr std::uint32_t capacity = chunk_size * max_chunks;
+
   registry() : asymmetric_(register_for_heavy_barrier()) {}
   registry(const registry&) = delete;
   registry& operator=(const registry&) = delete;
@@ -111,9 +124,6 @@ class registry {
   }
 
  private:
-  static constexpr std::size_t chunk_size = 4096;
-  static constexpr std::size_t max_chunks = 16384;  // 67 million stacks
-
   struct chunk {
     std::atomic<Record**> entries[chunk_size] = {};
   };

@@ -63,14 +63,18 @@ void prefetch_record(const goroutine& g) noexcept {
 }
 
 // Starts loading the frames a parked goroutine resumes through: from its saved stack pointer
-// up to its record, at most 16 lines (a goroutine parked in a channel operation sits ~700
-// bytes deep). Called when it goes into runnext, some 100 ns before it runs: in a chain of
-// goroutines (a sieve) every one of them is cold by then.
+// up to its record, at most 16 lines (a goroutine parked in a channel operation sits ~700 bytes
+// deep). Called when it goes into runnext, some 100 ns before it runs: in a chain of goroutines
+// (a sieve) every one of them is cold by then. A goroutine whose record stayed in its home
+// (take_stack()) gets the 16 lines above its stack pointer.
 void prefetch_frames(const goroutine& g) noexcept {
-  const auto* from = static_cast<const char*>(g.sp);
-  const auto* to = reinterpret_cast<const char*>(&g);
+  if (g.sp == nullptr) return;  // not started, in a home: no frames yet
+  const auto from = reinterpret_cast<std::uintptr_t>(g.sp);
+  auto to = reinterpret_cast<std::uintptr_t>(&g);
   if (to - from > 16 * 64) to = from + 16 * 64;
-  for (const char* line = from; line < to; line += 64) __builtin_prefetch(line);
+  for (std::uintptr_t line = from; line < to; line += 64) {
+    __builtin_prefetch(reinterpret_cast<const void*>(line));
+  }
 }
 
 // The goroutines this thread readied inside its open wake_batch scopes (wake_batch.hpp). Only
@@ -139,6 +143,11 @@ int default_max_procs() {
 // The top bytes of every stack hold its occupant word for the registry (registry.hpp), in the
 // cache line of the goroutine record just below it.
 constexpr std::size_t occupant_word_space = alignof(std::max_align_t);
+// How many goroutines may wait in homes while other workers could run them (spawn()).
+constexpr std::size_t homes_beside_other_workers = 2 * record_pool<goroutine>::homes_per_chunk;
+// What take_stack() keeps below the record for a closure moved out of a home.
+constexpr std::size_t closure_room_on_stack =
+    (record_pool<goroutine>::closure_capacity + 63) & ~std::size_t{63};
 [[maybe_unused]] goroutine** occupant_word(const stack& s) noexcept {
   return reinterpret_cast<goroutine**>(s.top() - sizeof(goroutine*));
 }
@@ -194,8 +203,27 @@ void scheduler::spawn(go_options&& options, task* (*place)(void* where, void* ar
   // The spawning goroutine cannot move to another machine before this returns (nothing here
   // parks), so its processor's stack cache is its own meanwhile.
   machine* const m = machine_of_this_thread();
-  stack_cache* const cache = m != nullptr && m->owned != nullptr ? &m->owned->stacks : nullptr;
-  stack s = stack_pool::instance().allocate(options.stack_size, cache);
+  processor* const owner = m != nullptr ? m->owned : nullptr;
+  stack_cache* const cache = owner != nullptr ? &owner->stacks : nullptr;
+  stack s;
+  if (cache == nullptr || !stack_pool::instance().allocate_warm(*cache, s)) {
+    // No warm stack at hand: the next one would be a page fault here, and again for every
+    // goroutine spawned before one of them runs and gives a stack back. Spawn it without one,
+    // in a home: always at one worker, where none of them runs before the spawner blocks; with
+    // more, only while few wait in homes. There other workers run goroutines as they come,
+    // and a spawner that outran them (a home costs it 0.1 us, a fault 12-27 us on this VM)
+    // would leave a million goroutines each holding a home and, once run, a stack: 1,000,000
+    // parked took 4,602 bytes each at peak instead of 4,193. Taking the fault itself paces the
+    // spawner to the workers that run its goroutines.
+    if (owner != nullptr && closure_size <= record_pool<goroutine>::closure_capacity &&
+        (options.stack_size == 0 || options.stack_size == default_stack_size) &&
+        (active_procs_.load(std::memory_order_relaxed) == 1 ||
+         homes_.out() < homes_beside_other_workers)) {
+      spawn_in_home(options, place, arg, *m);
+      return;
+    }
+    s = stack_pool::instance().allocate(options.stack_size, cache);
+  }
 #if !defined(CSP_NO_GOROUTINE_RECORDS)
   if (!s.registered) [[unlikely]] {
     try {
@@ -237,6 +265,100 @@ void scheduler::spawn(go_options&& options, task* (*place)(void* where, void* ar
   registry<goroutine>::enter(occupant_word(s), g);
 #endif
   ready(*g);
+}
+
+// A goroutine whose record and closure go into a home from the record pool; its stack comes
+// when it first runs (start_running()).
+void scheduler::spawn_in_home([[maybe_unused]] go_options& options,
+                              task* (*place)(void* where, void* arg), void* arg, machine& m) {
+  std::byte* const home = homes_.allocate(&m.owned->homes);
+#if !defined(CSP_NO_GOROUTINE_RECORDS)
+  auto* g = new (home) goroutine(stack{}, std::move(options.name));
+#else
+  auto* g = new (home) goroutine(stack{}, {});
+#endif
+  g->in_home = true;
+  try {
+    g->closure = place(record_pool<goroutine>::closure_of(home), arg);
+  } catch (...) {
+    g->~goroutine();
+    homes_.release(home, &m.owned->homes);
+    throw;
+  }
+  g->id = take_id(&m);
+#if !defined(CSP_NO_GOROUTINE_RECORDS)
+  g->site = options.site;
+  registry<goroutine>::enter(record_pool<goroutine>::occupant(home), g);
+#endif
+  ready(*g);
+}
+
+// Gives a goroutine that waited to run in a home its stack, as it is about to run for the first
+// time, and moves its record and closure onto the stack's top, as go() would have put them: the
+// home is free again at once (so a goroutine that runs and then parks holds one page, not a page
+// and a home), and its record shares a page with the frames its hand-offs touch. A closure whose
+// move could throw, or a stack the registry has no room for, leaves the goroutine in its home
+// for life (destroy() gives the home back).
+goroutine& scheduler::take_stack(machine& m, goroutine& g) noexcept {
+  stack_cache* const cache = m.owned != nullptr ? &m.owned->stacks : nullptr;
+  stack s;
+  try {
+    s = stack_pool::instance().allocate(0, cache);
+  } catch (const std::bad_alloc&) {
+    // Go's "runtime: out of memory" is fatal too; go() itself throws only while the goroutine
+    // has not been made.
+    std::fprintf(stderr, "fatal error: out of memory: no stack for goroutine %llu\n",
+                 static_cast<unsigned long long>(g.id));
+    std::_Exit(2);
+  }
+  goroutine* run = &g;
+  // Below the stack's occupant word: on a stack that does not hold the record, it stays null.
+  std::byte* frames_top = s.top() - occupant_word_space;
+  bool registered = true;
+#if !defined(CSP_NO_GOROUTINE_RECORDS)
+  if (!s.registered) {
+    try {
+      registry_.reserve(s.id, occupant_word(s));
+      s.registered = true;
+    } catch (const std::bad_alloc&) {
+      registered = false;
+    }
+  }
+#endif
+  if (registered) {
+    std::byte* record_at = reinterpret_cast<std::byte*>(
+        reinterpret_cast<std::uintptr_t>(s.top() - occupant_word_space - sizeof(goroutine)) &
+        ~std::uintptr_t{alignof(goroutine) - 1});
+    std::byte* const closure_at = record_at - closure_room_on_stack;
+    if (task* const moved = g.closure->relocate(closure_at)) {
+      std::byte* const home = reinterpret_cast<std::byte*>(&g);
+#if !defined(CSP_NO_GOROUTINE_RECORDS)
+      // Out of the home's word before its name moves (a dump reads it), into the stack's once
+      // the new record is whole: a dump meanwhile misses it for a moment.
+      registry_.leave(record_pool<goroutine>::occupant(home));
+#endif
+      auto* r = new (record_at) goroutine(s, std::move(g.name));
+      r->closure = moved;
+      r->id = g.id;
+      r->site = g.site;
+#if !defined(CSP_NO_GOROUTINE_RECORDS)
+      registry<goroutine>::enter(occupant_word(s), r);
+#endif
+      g.~goroutine();
+      homes_.release(home, m.owned != nullptr ? &m.owned->homes : nullptr);
+      run = r;
+      frames_top = closure_at;
+    }
+  }
+  run->stack_memory = s;
+  std::byte* const sp_top = reinterpret_cast<std::byte*>(
+      reinterpret_cast<std::uintptr_t>(frames_top) & ~std::uintptr_t{63});
+  run->sp = platform::prepare_fiber_stack(sp_top, &goroutine_main, run);
+  run->fiber.stack_bottom = s.bottom;
+  run->fiber.stack_size = s.size;
+  run->fiber.tsan_fiber = create_tsan_fiber();
+  register_stack_root(s.bottom, s.size);
+  return *run;
 }
 
 std::uint64_t scheduler::take_id(machine* m) noexcept {
@@ -1059,7 +1181,10 @@ void scheduler::solo_loop(machine& m) {
 
 // What holds as `g` starts to run on `m`, switched to by the scheduler loop or straight from
 // another goroutine.
-static void start_running(machine& m, goroutine& g) noexcept {
+// Returns the goroutine to switch to: `g`, or its record moved onto the stack it has just been
+// given (take_stack()).
+static goroutine& start_running(machine& m, goroutine& first) noexcept {
+  goroutine& g = first.sp != nullptr ? first : scheduler::instance().take_stack(m, first);
   m.current = &g;
   if (m.owned != nullptr) {
     g.last_run = static_cast<std::uint32_t>(m.owned->executions.load(std::memory_order_relaxed));
@@ -1067,12 +1192,13 @@ static void start_running(machine& m, goroutine& g) noexcept {
   stack_pool::prefetch_canary(g.stack_memory);
   g.status.store(goroutine_status::running, std::memory_order_relaxed);
   detail::set_current_parker(&g.parker);
+  return g;
 }
 
 void scheduler::execute(machine& m, goroutine& first) {
   goroutine* g = &first;
   do {
-    start_running(m, *g);
+    g = &start_running(m, *g);
     before_switch(m.scheduler_fiber, g->fiber, false);
     csp_fiber_switch(&m.scheduler_sp, g->sp);
     after_switch(m.scheduler_fiber, nullptr);
@@ -1099,7 +1225,7 @@ void scheduler::switch_to_scheduler(goroutine& g, request::kind what,
     // Straight to the goroutine the scheduler would run next: one switch instead of two, and
     // no pass through the scheduling loop. `next` finishes our request (resumed()).
     m.previous = &g;
-    start_running(m, *next);
+    next = &start_running(m, *next);
     before_switch(g.fiber, next->fiber, exiting);
     csp_fiber_switch(&g.sp, next->sp);
   } else {
@@ -1250,8 +1376,10 @@ bool scheduler::finish_request(machine& m, goroutine& g) {
 }
 
 void scheduler::destroy(goroutine& g) {
+  const bool in_home = g.in_home;
+  std::byte* const home = reinterpret_cast<std::byte*>(&g);
 #if !defined(CSP_NO_GOROUTINE_RECORDS)
-  registry_.leave(occupant_word(g.stack_memory));
+  registry_.leave(in_home ? record_pool<goroutine>::occupant(home) : occupant_word(g.stack_memory));
 #endif
   destroy_tsan_fiber(g.fiber.tsan_fiber);
   const stack s = g.stack_memory;
@@ -1261,8 +1389,9 @@ void scheduler::destroy(goroutine& g) {
   unregister_stack_root(s.bottom, s.size);
   unpoison_stack(s.bottom, s.size);
   machine* const m = machine_of_this_thread();
-  stack_pool::instance().release(s,
-                                 m != nullptr && m->owned != nullptr ? &m->owned->stacks : nullptr);
+  processor* const owner = m != nullptr ? m->owned : nullptr;
+  stack_pool::instance().release(s, owner != nullptr ? &owner->stacks : nullptr);
+  if (in_home) homes_.release(home, owner != nullptr ? &owner->homes : nullptr);
   if (m != nullptr && m->owned != nullptr) {
     owner_increment(m->owned->exited, std::memory_order_release);
   } else {

@@ -60,6 +60,7 @@
 #include "csp/detail/waiter.hpp"
 #include "csp/detail/wake_batch.hpp"
 #include "csp/go.hpp"
+#include "record_pool.hpp"
 #include "registry.hpp"
 #include "sanitizers.hpp"
 #include "stack_pool.hpp"
@@ -93,10 +94,11 @@ using task = detail::goroutine_task;
 // What a goroutine is doing, for diagnostics. Written by the scheduler, read by dumps.
 enum class goroutine_status : std::uint8_t { runnable, running, waiting };
 
-// The record lives at the top of the goroutine's own stack (scheduler::spawn), aligned to a
-// cache line. Its first line holds everything a hand-off touches (the switch, ready(), the
-// parker, the wait reason's kind), so that waking a goroutine that has not run for a while
-// (in a chain of thousands) costs one miss on the record, not three.
+// The record lives at the top of the goroutine's own stack (scheduler::spawn), or in a home
+// from the record pool until it first runs (record_pool.hpp), aligned to a cache line. Its first
+// line holds everything a hand-off touches (the switch, ready(), the parker, the wait reason's
+// kind), so that waking a goroutine that has not run for a while (in a chain of thousands) costs
+// one miss on the record, not three.
 struct alignas(64) goroutine {
   goroutine(stack s, std::string&& given_name) noexcept
       : parker(*this), stack_memory(s), name(std::move(given_name)) {}
@@ -124,6 +126,10 @@ struct alignas(64) goroutine {
   std::uint64_t id = 0;
   std::string name;
   int lock_count = 0;
+  // Whether the record lives in a home from the record pool, not at the top of its stack (a
+  // goroutine spawned with no warm stack at hand: it takes one when it first runs, and until
+  // then `sp` is null and `stack_memory` empty).
+  bool in_home = false;
   spawn_site site;
   std::atomic<const std::type_info*> reason_element{nullptr};
   std::atomic<std::size_t> reason_capacity{0};
@@ -208,6 +214,7 @@ struct alignas(64) processor {
   // next search (scheduler::wait_for_retirements). Read by others only there.
   std::atomic<std::uint32_t> may_run{0};
   stack_cache stacks;  // only the owning machine touches it
+  record_cache homes;  // likewise
   // This processor's view, as a thief, of every other processor's queue (steal()).
   struct queue_watch {
     std::uint64_t pops = 0;
@@ -239,9 +246,14 @@ class scheduler {
   // Returns the scheduler, starting it (max_procs machines) on first use.
   static scheduler& instance();
 
-  // Creates a goroutine running `closure` (placed at its stack's top by `place`).
+  // Creates a goroutine running `closure` (placed by `place` at its stack's top, or in a home
+  // from the record pool when no warm stack is at hand).
   void spawn(go_options&& options, task* (*place)(void* where, void* arg), std::size_t closure_size,
              void* arg);
+
+  // Before a goroutine spawned in a home first runs: gives it a stack, moving its record there
+  // if it can; returns the goroutine's record, moved or not. For the scheduling loop only.
+  goroutine& take_stack(machine& m, goroutine& g) noexcept;
 
   // Makes a parked goroutine runnable.
   void ready(goroutine& g);
@@ -327,6 +339,8 @@ class scheduler {
   bool retirements_pending() const;
   void wait_for_retirements();
   void destroy(goroutine& g);
+  void spawn_in_home(go_options& options, task* (*place)(void* where, void* arg), void* arg,
+                     machine& m);
 
   // Processors only ever get added; readers index below processor_count_ (acquire), which is
   // published after the slot is written. A fixed array, so readers never see a reallocation.
@@ -386,6 +400,7 @@ class scheduler {
   std::atomic<std::uint64_t> solo_executions_{0};
 
   registry<goroutine> registry_;
+  record_pool<goroutine> homes_{registry_};
 };
 
 // Reports an exception that escaped a goroutine and ends the process with status 2, as an

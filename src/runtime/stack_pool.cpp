@@ -131,6 +131,17 @@ stack stack_pool::allocate(std::size_t size, stack_cache* cache) {
   return s;
 }
 
+bool stack_pool::allocate_warm(stack_cache& cache, stack& out) {
+  // The count first, without the lock: in a loop of go() that finds none, every call asks.
+  if (cache.count == 0 && warm_default_.load(std::memory_order_relaxed) != 0) {
+    cache.count = take_warm(default_stack_size, cache.entries, stack_cache::capacity / 2);
+    std::reverse(cache.entries, cache.entries + cache.count);  // as allocate() does
+  }
+  if (cache.count == 0 || !cache.entries[cache.count - 1].warm) return false;
+  out = cache.entries[--cache.count];
+  return true;
+}
+
 // Up to `want` pooled stacks of `size` that goroutines used before, into `out`.
 std::size_t stack_pool::take_warm(std::size_t size, stack* out, std::size_t want) {
   detail::lock_guard lock(state_->mutex);
@@ -209,6 +220,7 @@ std::size_t stack_pool::make_fresh(std::size_t size, stack* out, std::size_t wan
 }
 
 void stack_pool::release(stack s, stack_cache* cache) noexcept {
+  s.warm = true;
   if (cache != nullptr && s.size_class() == default_stack_size) {
     if (cache->count == stack_cache::capacity) {
       // Hand the older half back to the shared pool in one visit.
@@ -259,6 +271,7 @@ void stack_pool::prefault() noexcept {
   for (std::size_t i = 0; i < count; ++i) {
     std::atomic_ref<std::byte>(*(batch[i].top() - 1))
         .store(std::byte{0}, std::memory_order_relaxed);
+    batch[i].warm = true;
   }
   detail::lock_guard lock(state_->mutex);
   auto& cached = state_->free[default_stack_size];
@@ -309,7 +322,8 @@ bool stack_pool::trim() noexcept {
   }
   detail::lock_guard lock(state_->mutex);
   for (std::size_t i = 0; i < count; ++i) {
-    const stack& s = batch[i];
+    stack& s = batch[i];
+    s.warm = false;
     (s.guarded ? state_->guarded_clean : state_->slab_free)[s.size_class()].push_back(s);
   }
   trimming_.store(false, std::memory_order_release);

@@ -52,6 +52,9 @@ struct stack {
   // Whether the registry has this stack's slot already. The pool keeps the flag with the
   // stack, so only a stack's first goroutine pays for registering it.
   bool registered = false;
+  // Whether its top page is resident: a goroutine used it (or prefault() touched it) and no
+  // trim() gave its memory back since. go() writes a record there without a page fault.
+  bool warm = false;
   std::uint32_t id = 0;  // dense, for the stack's life: its slot in the goroutine registry
   // (24 bytes in all: it sits in the first cache line of the goroutine record.)
   std::byte* top() const noexcept { return bottom + size; }
@@ -81,6 +84,10 @@ class stack_pool {
   // `cache`, if not null, is the calling machine's processor's: tried first, refilled and
   // drained in batches.
   stack allocate(std::size_t size, stack_cache* cache = nullptr);
+  // A warm stack of the default size from `cache` (refilled from the pool's warm stacks only),
+  // into `out`; false, taking nothing, when the next one is cold or none is warm: then the
+  // caller may spawn the goroutine without a stack (record_pool.hpp). Never calls the kernel.
+  bool allocate_warm(stack_cache& cache, stack& out);
   void release(stack s, stack_cache* cache = nullptr) noexcept;
 
   // Whether prefault() has work: go() had to make fresh stacks of the default size, and no
