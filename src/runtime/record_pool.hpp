@@ -28,9 +28,9 @@
 // leaves about one chunk behind. Chunks are never unmapped, so the registry's entries for their
 // homes stay valid (a trimmed home's occupant word reads zero: null).
 //
-// Thread safety: allocate() and release() with a cache: only from the machine that owns it;
-// without one (null), from anywhere. Chunks' bookkeeping is under `lock_`; mapping a chunk
-// (once per 6,552 homes) and trimming one happen under it too.
+// Thread safety: allocate(), and release() with a cache, only from the machine that owns the
+// cache; release() without one (null), from anywhere. Chunks' bookkeeping is under `lock_`; mapping
+// a chunk (once per 6,552 homes) and trimming one happen under it too.
 #pragma once
 
 #include <sys/mman.h>
@@ -86,14 +86,9 @@ class record_pool {
   }
 
   // A home whose slot is in the registry and whose occupant word is null. Throws std::bad_alloc.
-  std::byte* allocate(record_cache* cache) {
-    if (cache == nullptr) {
-      std::byte* home = nullptr;
-      take(&home, 1);
-      return home;
-    }
-    if (cache->count == 0) cache->count = take(cache->entries, record_cache::capacity / 2);
-    return cache->entries[--cache->count];
+  std::byte* allocate(record_cache& cache) {
+    if (cache.count == 0) cache.count = take(cache.entries, record_cache::capacity / 2);
+    return cache.entries[--cache.count];
   }
 
   // Gives back a home whose occupant word the caller has cleared (registry::leave()).
@@ -115,12 +110,13 @@ class record_pool {
  private:
   // In the chunk's first home. Zero (a fresh or trimmed chunk) reads as: none handed out.
   struct chunk {
-    std::byte* free;     // homes given back, linked through their first bytes
-    std::size_t handed;  // homes below this index were handed out at least once
-    std::size_t out;     // homes handed out now (in caches included)
-    chunk* next_open;    // in open_: chunks with a home to give
-    bool open;
+    std::byte* free;         // homes given back, linked through their first bytes
+    std::size_t handed;      // homes below this index were handed out at least once
+    std::size_t out;         // homes handed out now (in caches included)
+    chunk* next_open;        // in open_: chunks with a home to give
     std::uint32_t first_id;  // the registry slot of its first home
+    // Whether it is in open_: a home to give, given back or never handed out.
+    bool open() const noexcept { return free != nullptr || handed < homes_per_chunk; }
   };
   static_assert(sizeof(chunk) <= home_size);
 
@@ -146,10 +142,9 @@ class record_pool {
         out[taken++] = home_at(c, c->handed++);
       }
       ++c->out;
-      if (c->free == nullptr && c->handed == homes_per_chunk) {
+      if (!c->open()) {
         open_ = c->next_open;
         if (open_ == nullptr) last_open_ = nullptr;
-        c->open = false;
       }
     }
     out_.store(out_.load(std::memory_order_relaxed) + taken, std::memory_order_relaxed);
@@ -160,10 +155,11 @@ class record_pool {
     detail::lock_guard guard(lock_);
     for (std::size_t i = 0; i < count; ++i) {
       chunk* const c = chunk_of(homes[i]);
+      const bool was_open = c->open();
       *reinterpret_cast<std::byte**>(homes[i]) = c->free;
       c->free = homes[i];
       --c->out;
-      if (!c->open) open_chunk(c);
+      if (!was_open) open_chunk(c);
       if (c->out == 0 && c != open_) trim(c);
     }
     out_.store(out_.load(std::memory_order_relaxed) - count, std::memory_order_relaxed);
@@ -172,7 +168,6 @@ class record_pool {
   // At the end of the open list.
   void open_chunk(chunk* c) noexcept CSP_REQUIRES(lock_) {
     c->next_open = nullptr;
-    c->open = true;
     (last_open_ != nullptr ? last_open_->next_open : open_) = c;
     last_open_ = c;
   }

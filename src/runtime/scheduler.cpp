@@ -152,6 +152,24 @@ constexpr std::size_t closure_room_on_stack =
   return reinterpret_cast<goroutine**>(s.top() - sizeof(goroutine*));
 }
 
+// Where a goroutine's record goes on its stack: just below the occupant word, a cache line apart.
+std::byte* record_place(const stack& s) noexcept {
+  return reinterpret_cast<std::byte*>(
+      reinterpret_cast<std::uintptr_t>(s.top() - occupant_word_space - sizeof(goroutine)) &
+      ~std::uintptr_t{alignof(goroutine) - 1});
+}
+
+// Makes `g`'s first switch run it on `s`, its frames starting below `frames_top`.
+void prepare_first_switch(goroutine& g, const stack& s, std::byte* frames_top) noexcept {
+  std::byte* const sp_top = reinterpret_cast<std::byte*>(
+      reinterpret_cast<std::uintptr_t>(frames_top) & ~std::uintptr_t{63});
+  g.sp = platform::prepare_fiber_stack(sp_top, &goroutine_main, &g);
+  g.fiber.stack_bottom = s.bottom;
+  g.fiber.stack_size = s.size;
+  g.fiber.tsan_fiber = create_tsan_fiber();
+  register_stack_root(s.bottom, s.size);
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------
@@ -236,9 +254,7 @@ void scheduler::spawn(go_options&& options, task* (*place)(void* where, void* ar
   }
 #endif
   // The goroutine record and its closure live at the top of its own stack: one allocation.
-  std::byte* top = s.top() - occupant_word_space - sizeof(goroutine);
-  top = reinterpret_cast<std::byte*>(reinterpret_cast<std::uintptr_t>(top) &
-                                     ~std::uintptr_t{alignof(goroutine) - 1});
+  std::byte* const top = record_place(s);
 #if !defined(CSP_NO_GOROUTINE_RECORDS)
   auto* g = new (top) goroutine(s, std::move(options.name));
 #else
@@ -252,13 +268,7 @@ void scheduler::spawn(go_options&& options, task* (*place)(void* where, void* ar
     stack_pool::instance().release(s);
     throw;
   }
-  std::byte* sp_top = reinterpret_cast<std::byte*>(reinterpret_cast<std::uintptr_t>(closure_at) &
-                                                   ~std::uintptr_t{63});
-  g->sp = platform::prepare_fiber_stack(sp_top, &goroutine_main, g);  // its first switch runs it
-  g->fiber.stack_bottom = s.bottom;
-  g->fiber.stack_size = s.size;
-  g->fiber.tsan_fiber = create_tsan_fiber();
-  register_stack_root(s.bottom, s.size);
+  prepare_first_switch(*g, s, closure_at);
   g->id = take_id(m);
 #if !defined(CSP_NO_GOROUTINE_RECORDS)  // off only in the build that measures what this costs
   g->site = options.site;
@@ -271,7 +281,7 @@ void scheduler::spawn(go_options&& options, task* (*place)(void* where, void* ar
 // when it first runs (start_running()).
 void scheduler::spawn_in_home([[maybe_unused]] go_options& options,
                               task* (*place)(void* where, void* arg), void* arg, machine& m) {
-  std::byte* const home = homes_.allocate(&m.owned->homes);
+  std::byte* const home = homes_.allocate(m.owned->homes);
 #if !defined(CSP_NO_GOROUTINE_RECORDS)
   auto* g = new (home) goroutine(stack{}, std::move(options.name));
 #else
@@ -326,9 +336,7 @@ goroutine& scheduler::take_stack(machine& m, goroutine& g) noexcept {
   }
 #endif
   if (registered) {
-    std::byte* record_at = reinterpret_cast<std::byte*>(
-        reinterpret_cast<std::uintptr_t>(s.top() - occupant_word_space - sizeof(goroutine)) &
-        ~std::uintptr_t{alignof(goroutine) - 1});
+    std::byte* const record_at = record_place(s);
     std::byte* const closure_at = record_at - closure_room_on_stack;
     if (task* const moved = g.closure->relocate(closure_at)) {
       std::byte* const home = reinterpret_cast<std::byte*>(&g);
@@ -351,13 +359,7 @@ goroutine& scheduler::take_stack(machine& m, goroutine& g) noexcept {
     }
   }
   run->stack_memory = s;
-  std::byte* const sp_top = reinterpret_cast<std::byte*>(
-      reinterpret_cast<std::uintptr_t>(frames_top) & ~std::uintptr_t{63});
-  run->sp = platform::prepare_fiber_stack(sp_top, &goroutine_main, run);
-  run->fiber.stack_bottom = s.bottom;
-  run->fiber.stack_size = s.size;
-  run->fiber.tsan_fiber = create_tsan_fiber();
-  register_stack_root(s.bottom, s.size);
+  prepare_first_switch(*run, s, frames_top);
   return *run;
 }
 
@@ -1392,8 +1394,8 @@ void scheduler::destroy(goroutine& g) {
   processor* const owner = m != nullptr ? m->owned : nullptr;
   stack_pool::instance().release(s, owner != nullptr ? &owner->stacks : nullptr);
   if (in_home) homes_.release(home, owner != nullptr ? &owner->homes : nullptr);
-  if (m != nullptr && m->owned != nullptr) {
-    owner_increment(m->owned->exited, std::memory_order_release);
+  if (owner != nullptr) {
+    owner_increment(owner->exited, std::memory_order_release);
   } else {
     foreign_exited_.fetch_add(1, std::memory_order_release);
   }
