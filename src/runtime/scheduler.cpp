@@ -432,14 +432,23 @@ void scheduler::ready_now(goroutine& g) {
     if (static_cast<std::uint32_t>(p.executions.load(std::memory_order_relaxed)) - g.last_run > 8) {
       prefetch_frames(g);
     }
-    // An exchange even into an empty slot, though no stealer could race for it: its full
-    // barrier (seq_cst, so that the C++ model says it too, not only x86's locked instruction)
-    // orders this push before the reads of watcher_ and idle_count_ below (Dekker with
-    // go_idle() and stop_watching(), which announce themselves and then look at runnext). A
-    // plain store would save a locked instruction, 6% of a goroutine ping-pong (tried), but a
-    // machine going idle could then miss the push and sleep while the goroutine waits behind
-    // a long-running one.
-    goroutine* displaced = p.runnext.exchange(&g, std::memory_order_seq_cst);
+    // Into an empty slot with a plain store: only the owner fills runnext and stealers only
+    // empty it, so a slot the owner sees empty stays empty until the owner writes. Only a
+    // displacement needs the exchange, which may race with a stealer's CAS.
+    // The store is not ordered before the reads of watcher_ and idle_count_ below, so a
+    // machine going idle at this instant may miss the push and we may miss its announcement.
+    // The goroutine is not lost: that machine then becomes the watcher (watcher_ was 0 when
+    // we read it, so it finds none), or another machine already watches, and the watcher takes
+    // a runnext that sits unchanged for an interval (50 us to 1 ms) behind a running
+    // goroutine, which is what happens to it when the watcher is seen too; a watcher that stops
+    // while this machine may run wakes another (stop_watching). The exchange cost a locked
+    // instruction at every hand-off, 10% of a goroutine ping-pong.
+    goroutine* displaced = p.runnext.load(std::memory_order_relaxed);
+    if (displaced == nullptr) {
+      p.runnext.store(&g, std::memory_order_release);
+    } else {
+      displaced = p.runnext.exchange(&g, std::memory_order_seq_cst);
+    }
     if (displaced != nullptr) {
       // last_run is on the displaced record's first line, which its own ready touched a moment
       // ago (it went into runnext): usually still cached, unlike a flag on a colder line.
@@ -884,10 +893,22 @@ bool scheduler::watch_runnexts(machine& m) {
 
 // Gives up the watch. Then, as in go_idle's re-check, looks for work, runnext included: a
 // ready that saw the watcher just before it left woke nobody, and someone must see its
-// goroutine.
+// goroutine. But a ready into an empty runnext is a plain store (ready_now), which that look
+// may miss; so it also wakes a machine, which becomes the next watcher unless it finds work,
+// while any processor's machine may run goroutines. A machine sets may_run (seq_cst) before it
+// runs any: if we read it unset, that machine's later read of watcher_ sees our 0 (or a newer
+// watcher), and its ready wakes a machine itself.
 void scheduler::stop_watching() {
   watcher_.store(0, std::memory_order_seq_cst);
-  if (work_visible()) wake_idle_machine();
+  if (work_visible() || any_may_run()) wake_idle_machine();
+}
+
+bool scheduler::any_may_run() const {
+  const int count = processor_count_.load(std::memory_order_acquire);
+  for (int i = 0; i < count; ++i) {
+    if (processors_[i]->may_run.load(std::memory_order_seq_cst) != 0) return true;
+  }
+  return false;
 }
 
 void scheduler::go_idle(machine& m) {
@@ -912,13 +933,8 @@ void scheduler::go_idle(machine& m) {
   // readies each other into runnext at every hand-off would keep us spinning for ever.)
   bool watching_runnexts = false;
   if (int none = 0; watcher_.compare_exchange_strong(none, 1, std::memory_order_seq_cst)) {
-    try {
-      if (m.watched.empty()) m.watched.assign(static_cast<std::size_t>(max_processors), 0);
-      watching_runnexts = true;
-      watch_runnexts(m);  // the first look only records
-    } catch (const std::bad_alloc&) {
-      stop_watching();
-    }
+    watching_runnexts = true;
+    watch_runnexts(m);  // the first look only records
   }
   std::chrono::nanoseconds watch_interval = watch_interval_first;
   auto next_watch = std::chrono::steady_clock::now() + watch_interval;
@@ -1006,6 +1022,9 @@ void scheduler::start_machine(processor* p, goroutine* solo) {
   auto* m = new machine;
   m->owned = p;
   m->solo = solo;
+  // Here, not when it first watches: go_idle() has no way out of an allocation failure that
+  // would not leave a ready into an empty runnext unwatched (stop_watching()).
+  if (solo == nullptr) m->watched.assign(static_cast<std::size_t>(max_processors), 0);
   std::thread([this, m] {
     ::pthread_setname_np(::pthread_self(), "csp-machine");
     this_machine = m;

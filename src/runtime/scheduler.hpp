@@ -42,7 +42,8 @@
 //
 // Lost wake-ups: a machine going idle increments idle_count_ and then re-checks every queue;
 // a producer pushes and then reads idle_count_/spinning_. Both sides use seq_cst operations,
-// so one of them sees the other (Dekker).
+// so one of them sees the other (Dekker). The exception is a ready into an empty runnext, a
+// plain store: a machine that misses it there becomes the watcher, or one exists (ready_now).
 #pragma once
 
 #include <atomic>
@@ -333,6 +334,7 @@ class scheduler {
   bool work_visible(bool count_runnext = true);
   bool watch_runnexts(machine& m);
   void stop_watching();
+  bool any_may_run() const;
   void retire(machine& m);
   void set_may_run(processor& p, bool value);
   void wake_retirement_waiters();
