@@ -766,8 +766,12 @@ bool scheduler::worth_stealing(processor& thief, const processor& victim, std::s
   watch = {pops, now};
   // A watch left over from long ago says nothing about the queue now: start again.
   if (watched > 4 * steal_window) return false;
-  return static_cast<double>(queued) * static_cast<double>(watched.count()) >
-         static_cast<double>(served) * static_cast<double>(steal_grace.count());
+  // In durations, not counts: the counts of a nanosecond `watched` against a microsecond
+  // grace made every queue that was not served a thousand times over look like a backlog,
+  // so any queue still non-empty after a window was stolen from (until 2026-11-30).
+  return watched * static_cast<std::int64_t>(queued) >
+         std::chrono::duration_cast<std::chrono::nanoseconds>(steal_grace) *
+             static_cast<std::int64_t>(served);
 }
 
 // Steals half of some other processor's queue into `thief`'s, returning one to run.
