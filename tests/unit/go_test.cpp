@@ -27,6 +27,7 @@
 #include <csignal>
 #include <cstdint>
 #include <cstdlib>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <numeric>
@@ -660,6 +661,16 @@ TEST_P(GoroutineScheduling, ATreeOfGoroutinesStaysNarrowOnEveryWorkerCount) {
   // The test above with thieves: each takes the oldest half of a busy worker's queues, the
   // biggest subtrees, and runs them depth first too (33-58 alive at once at 1-4 workers here).
   // The bound: the one-worker bound per worker.
+  // Under qemu-user only the sums are checked. There the workers are host threads that a
+  // loaded host preempts for milliseconds while their subtrees are open, and a thief opens the
+  // oldest subtrees of the stalled worker's queue meanwhile: with a second copy of the test
+  // running beside it (CI runs two tests at once on two cores), 18 of 600 emulated runs at two
+  // workers went over the bound (326-2,458 alive) with bdddb12's scheduler and 15 of 600 with
+  // a8743e7's, against none of 600 native runs beside each other.
+  if (csp_test::runs_under_user_mode_emulation()) {
+    expect_a_narrow_tree(std::numeric_limits<std::int64_t>::max() / 2, 0);
+    return;
+  }
   expect_a_narrow_tree(procs() * 64, procs() * 40);
 }
 
