@@ -1023,12 +1023,15 @@ void scheduler::go_idle(machine& m) {
 // Machines.
 
 void scheduler::start_machine(processor* p, goroutine* solo) {
+  // The watch table here, not when the machine first watches: go_idle() has no way out of an
+  // allocation failure that would not leave a ready into an empty runnext unwatched
+  // (stop_watching()). Before the machine, so that a failure leaks nothing.
+  std::vector<std::uint64_t> watched;
+  if (solo == nullptr) watched.assign(static_cast<std::size_t>(max_processors), 0);
   auto* m = new machine;
   m->owned = p;
   m->solo = solo;
-  // Here, not when it first watches: go_idle() has no way out of an allocation failure that
-  // would not leave a ready into an empty runnext unwatched (stop_watching()).
-  if (solo == nullptr) m->watched.assign(static_cast<std::size_t>(max_processors), 0);
+  m->watched = std::move(watched);
   std::thread([this, m] {
     ::pthread_setname_np(::pthread_self(), "csp-machine");
     this_machine = m;
