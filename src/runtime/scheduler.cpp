@@ -114,6 +114,9 @@ constexpr auto watch_interval_longest = std::chrono::milliseconds(1);
 // the queue's owner (worth_stealing()).
 constexpr auto steal_window = std::chrono::microseconds(20);
 constexpr auto steal_grace = std::chrono::microseconds(20);
+// How long a queue may wait untouched behind its owner's runnext chain before the watcher
+// judges it a backlog however fast the owner runs (watch_processors()).
+constexpr auto queue_patience = std::chrono::milliseconds(1);
 
 int default_max_procs() {
   if (const char* text = std::getenv("CSP_MAXPROCS")) {
@@ -456,6 +459,10 @@ void scheduler::ready_now(goroutine& g) {
         fresh_push(p, *displaced);
       } else {
         local_push(p, *displaced);
+        // A goroutine that has run before, queued behind the running one: the watcher judges
+        // the queue as a thief would (watch_processors()). A futex wake per displacement kept
+        // the idle machine spinning in vain at every hand-off of a runnext chain (the sieve).
+        if (watcher_.load(std::memory_order_seq_cst) != 0) return;
       }
     } else if (watcher_.load(std::memory_order_seq_cst) != 0) {
       // Only g waits, and only for the running goroutine, which usually blocks within
@@ -743,7 +750,9 @@ goroutine* scheduler::local_pop(processor& p) {
 }
 
 // Whether `victim`'s queue is worth stealing from: its owner would not get through it within
-// steal_grace at the rate it served it while `thief` watched (at least steal_window). A
+// steal_grace at the rate it ran goroutines while `thief` watched (at least steal_window; every
+// run counts, runnext's included: an owner walking a runnext chain of short runs is not stuck,
+// and the watcher's queue_patience bounds how long its queue waits). A
 // producer/consumer group whose goroutines take turns on one worker keeps a short queue that
 // its owner serves within a microsecond: stealing from it only moves the group's goroutines
 // between cores, and every hand-off then crosses them (the mpsc and mpmc workloads ran 6-10x
@@ -761,9 +770,9 @@ bool scheduler::worth_stealing(processor& thief, const processor& victim, std::s
   processor::queue_watch& watch = thief.watches[static_cast<std::size_t>(victim.index)];
   const auto watched = now - watch.since;
   if (watched < steal_window) return false;
-  const std::uint64_t pops = victim.local_pops.load(std::memory_order_relaxed);
-  const std::uint64_t served = pops - watch.pops;
-  watch = {pops, now};
+  const std::uint64_t runs = victim.executions.load(std::memory_order_relaxed);
+  const std::uint64_t served = runs - watch.runs;
+  watch = {runs, now};
   // A watch left over from long ago says nothing about the queue now: start again.
   if (watched > 4 * steal_window) return false;
   // In durations, not counts: the counts of a nanosecond `watched` against a microsecond
@@ -775,7 +784,7 @@ bool scheduler::worth_stealing(processor& thief, const processor& victim, std::s
 }
 
 // Steals half of some other processor's queue into `thief`'s, returning one to run.
-goroutine* scheduler::steal(processor& thief) {
+goroutine* scheduler::steal(processor& thief, int judged_backlog) {
   const int count = processor_count_.load(std::memory_order_acquire);
   if (count <= 1) return nullptr;
   const int start = static_cast<int>(detail::random_below(static_cast<std::uint32_t>(count)));
@@ -787,7 +796,8 @@ goroutine* scheduler::steal(processor& thief) {
       const std::size_t queued =
           round == 0 ? victim.size_hint.load(std::memory_order_seq_cst) : std::size_t{0};
       if (queued > 0 && now == detail::steady_time{}) now = std::chrono::steady_clock::now();
-      if (queued > 0 && worth_stealing(thief, victim, queued, now)) {
+      if (queued > 0 &&
+          (victim.index == judged_backlog || worth_stealing(thief, victim, queued, now))) {
         // Half of both queues, the oldest of each: goroutines that ran first, then the oldest
         // fresh ones, which in a tree of goroutines are the roots of the biggest subtrees.
         goroutine* loot[processor::queue_capacity];
@@ -880,17 +890,43 @@ bool scheduler::work_visible(bool count_runnext) {
 
 // The watcher's look, after an interval asleep: true when some processor's runnext holds the
 // goroutine it held at the last look (its generation unchanged), so that it has waited at
-// least an interval behind a goroutine that does not block.
-bool scheduler::watch_runnexts(machine& m) {
+// least an interval behind a goroutine that does not block; or when some processor's queue is
+// a backlog, as worth_stealing() judges one over the interval since the last look, or has
+// waited queue_patience without its owner taking any of it (an owner walking a runnext chain
+// of short runs serves at a high rate, but not its queue). Such a queue is left in
+// m.judged_backlog for the search that follows. Without `judge`, it only records.
+bool scheduler::watch_processors(machine& m, bool judge) {
+  const auto now = std::chrono::steady_clock::now();
+  const auto interval = now - m.last_look;
+  m.last_look = now;
   const int count = processor_count_.load(std::memory_order_acquire);
   bool stale = false;
   for (int i = 0; i < count; ++i) {
     processor& p = *processors_[i];
+    machine::look& look = m.looks[static_cast<std::size_t>(i)];
     const std::uint64_t generation = p.runnext_generation.load(std::memory_order_relaxed);
-    if (p.runnext.load(std::memory_order_seq_cst) != nullptr && m.watched[i] == generation) {
+    if (judge && p.runnext.load(std::memory_order_seq_cst) != nullptr &&
+        look.runnext_generation == generation) {
       stale = true;
     }
-    m.watched[i] = generation;
+    look.runnext_generation = generation;
+    if (&p == m.owned) continue;
+    const std::size_t queued = p.size_hint.load(std::memory_order_seq_cst);
+    const std::uint64_t executions = p.executions.load(std::memory_order_relaxed);
+    const std::uint64_t served = executions - look.executions;
+    look.executions = executions;
+    const std::uint64_t pops = p.local_pops.load(std::memory_order_relaxed);
+    if (queued == 0 || pops != look.local_pops) look.pops_since = now;
+    look.local_pops = pops;
+    if (!judge || queued == 0) continue;
+    const bool backlog = interval * static_cast<std::int64_t>(queued) >
+                             std::chrono::duration_cast<std::chrono::nanoseconds>(steal_grace) *
+                                 static_cast<std::int64_t>(served) ||
+                         now - look.pops_since >= queue_patience;
+    if (backlog) {
+      m.judged_backlog = i;
+      stale = true;
+    }
   }
   return stale;
 }
@@ -938,7 +974,7 @@ void scheduler::go_idle(machine& m) {
   bool watching_runnexts = false;
   if (int none = 0; watcher_.compare_exchange_strong(none, 1, std::memory_order_seq_cst)) {
     watching_runnexts = true;
-    watch_runnexts(m);  // the first look only records
+    watch_processors(m, false);
   }
   std::chrono::nanoseconds watch_interval = watch_interval_first;
   auto next_watch = std::chrono::steady_clock::now() + watch_interval;
@@ -973,7 +1009,7 @@ void scheduler::go_idle(machine& m) {
         stop_watching();
         watching_runnexts = false;
       } else if (now >= next_watch) {
-        if (watch_runnexts(m)) {
+        if (watch_processors(m, true)) {
           // A goroutine has waited an interval behind one that does not block: go and take
           // it (steal() does, after its runnext_grace).
           watcher_.store(0, std::memory_order_seq_cst);
@@ -1026,12 +1062,12 @@ void scheduler::start_machine(processor* p, goroutine* solo) {
   // The watch table here, not when the machine first watches: go_idle() has no way out of an
   // allocation failure that would not leave a ready into an empty runnext unwatched
   // (stop_watching()). Before the machine, so that a failure leaks nothing.
-  std::vector<std::uint64_t> watched;
-  if (solo == nullptr) watched.assign(static_cast<std::size_t>(max_processors), 0);
+  std::vector<machine::look> looks;
+  if (solo == nullptr) looks.resize(static_cast<std::size_t>(max_processors));
   auto* m = new machine;
   m->owned = p;
   m->solo = solo;
-  m->watched = std::move(watched);
+  m->looks = std::move(looks);
   std::thread([this, m] {
     ::pthread_setname_np(::pthread_self(), "csp-machine");
     this_machine = m;
@@ -1081,6 +1117,7 @@ goroutine* scheduler::find_runnable(machine& m) {
     if (found == nullptr) found = global_pop(&p);
     if (found == nullptr) found = p.runnext.exchange(nullptr, std::memory_order_acq_rel);
     if (found != nullptr) {
+      m.judged_backlog = -1;
       if (!inherited) begin_slice(p);
       stop_spinning(true);
       return found;
@@ -1093,8 +1130,10 @@ goroutine* scheduler::find_runnable(machine& m) {
     }
     const auto until = std::chrono::steady_clock::now() + spin_duration;
     stack_pool& pool = stack_pool::instance();
+    // The watcher's verdict holds for the first look only; it may be stale by the next.
+    int judged_backlog = std::exchange(m.judged_backlog, -1);
     do {
-      found = steal(p);
+      found = steal(p, std::exchange(judged_backlog, -1));
       if (found == nullptr) found = global_pop(&p);
       if (found == nullptr) found = p.runnext.exchange(nullptr, std::memory_order_acq_rel);
       if (found == nullptr) found = local_pop(p);

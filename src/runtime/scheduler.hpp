@@ -37,6 +37,14 @@
 //     runnext that sat unchanged for a whole interval. It watches only while some machine
 //     runs goroutines. When it leaves to search, its search covers every runnext; when it
 //     stops because every machine is idle, it looks once more and wakes one if work shows.
+//   - and for a goroutine that has run before and is displaced from runnext into the local
+//     queue: while a watcher watches, that wakes nobody either (a runnext chain displaces at
+//     every hand-off, and each wake-up had the idle machine spin in vain). The watcher's look
+//     judges every queue as a thief would (worth_stealing(), over its interval), and also
+//     takes a queue its owner has not popped from for 1 ms (queue_patience) while the queue
+//     held goroutines: an owner walking a runnext chain serves at a high rate, but not its
+//     queue. A displaced fresh goroutine (a `go`) still wakes a machine: spawning is where
+//     parallel work comes from.
 //   - goroutines migrate between machines when stolen: thread_local state and errno are not
 //     preserved across a blocking operation (lock_os_thread() pins a goroutine; see go.hpp).
 //
@@ -218,7 +226,7 @@ struct alignas(64) processor {
   record_cache homes;  // likewise
   // This processor's view, as a thief, of every other processor's queue (steal()).
   struct queue_watch {
-    std::uint64_t pops = 0;
+    std::uint64_t runs = 0;
     detail::steady_time since{};
   };
   std::vector<queue_watch> watches;
@@ -236,8 +244,18 @@ struct machine {
   goroutine* previous = nullptr;
   bool spinning = false;
   std::atomic<std::uint32_t> wake_word{0};
-  // While it watches (go_idle): each processor's runnext_generation at its last look.
-  std::vector<std::uint64_t> watched;
+  // While it watches (go_idle), what it saw of each processor at its last look, and when.
+  struct look {
+    std::uint64_t runnext_generation = 0;
+    std::uint64_t executions = 0;
+    std::uint64_t local_pops = 0;
+    detail::steady_time pops_since{};  // since when local_pops has not moved, the queue held
+  };
+  std::vector<look> looks;
+  detail::steady_time last_look{};
+  // The processor whose queue the last look judged a backlog (-1: none), for the search that
+  // follows to steal from without judging it again.
+  int judged_backlog = -1;
   goroutine* solo = nullptr;  // the locked goroutine this machine is dedicated to
   std::atomic<std::uint32_t> solo_word{0};
 };
@@ -312,7 +330,7 @@ class scheduler {
   [[gnu::noinline]] static bool slice_goes_on(processor& p);
   static void begin_slice(processor& p);
   goroutine* find_runnable(machine& m);
-  goroutine* steal(processor& thief);
+  goroutine* steal(processor& thief, int judged_backlog = -1);
   static bool worth_stealing(processor& thief, const processor& victim, std::size_t queued,
                              detail::steady_time now);
   goroutine* global_pop(processor* into);
@@ -332,7 +350,7 @@ class scheduler {
   void wake_idle_machine();
   void go_idle(machine& m);
   bool work_visible(bool count_runnext = true);
-  bool watch_runnexts(machine& m);
+  bool watch_processors(machine& m, bool judge);
   void stop_watching();
   bool any_may_run() const;
   void retire(machine& m);

@@ -1473,6 +1473,58 @@ TEST_P(GoroutineTwoWorkers, AGoroutineReadiedBehindOneThatDoesNotBlockRunsOnTheI
   }
 }
 
+// A goroutine pushed out of runnext into the queue by a pair that readies each other wakes
+// nobody while a watcher sleeps (scheduler.hpp), and the pair's runs are too quick for its
+// queue to look like a backlog; but a queue its owner has not touched for queue_patience (1 ms)
+// is taken by the watcher, before the pair's time slice (10 ms) would let it run on the pair's
+// own worker. A round counts when the waiting goroutine ran on another thread than the one the
+// pair was running on just before; a loaded host may delay the watcher past the slice in a
+// round, so one such round of ten passes, where the rule's absence would leave none.
+TEST_P(GoroutineTwoWorkers, AGoroutineQueuedBehindAPairRunsOnTheIdleWorker) {
+  int elsewhere = 0;
+  for (int round = 0; round < 10 && elsewhere == 0; ++round) {
+    std::atomic<std::thread::id> ran_on{};
+    std::atomic<std::thread::id> pair_on{};
+    std::atomic<bool> gave_up{false};
+    csp::channel<int> wake;
+    csp::channel<int> there;
+    csp::channel<int> back;
+    csp::wait_group wg;
+    wg.go([&, wake] {
+      (void)wake.receive();
+      ran_on.store(current_thread());
+    });
+    wg.go([&, there, back] {
+      while (there.receive()) back.send(1);
+    });
+    // Both parked first, so that the sends below ready them into runnext.
+    ASSERT_TRUE(eventually([] {
+      const std::string dump = csp::goroutine_dump();
+      const auto first = dump.find("chan receive");
+      return first != std::string::npos &&
+             dump.find("chan receive", first + 1) != std::string::npos;
+    })) << "round "
+        << round << ": the two goroutines never parked";
+    wg.go([&, wake, there, back] {
+      // Run a while first, so that the other worker has given up looking and sleeps as the
+      // watcher (as in the test above).
+      const auto settled = steady::now() + 10ms;
+      while (steady::now() < settled) {
+      }
+      wake.send(1);  // the waiter into runnext; the first send below displaces it
+      gave_up.store(!ping_pong_until(there, back, [&] {
+        pair_on.store(current_thread());
+        return ran_on.load() != std::thread::id{};
+      }));
+      there.close();
+    });
+    wait_bounded(wg);
+    ASSERT_FALSE(gave_up.load()) << "round " << round << ": the queued goroutine never ran";
+    if (ran_on.load() != pair_on.load()) ++elsewhere;
+  }
+  EXPECT_GE(elsewhere, 1) << "the queued goroutine ran only on the pair's worker, after its slice";
+}
+
 // Stealing takes only a backlog (docs/runtime.md), and a worker stuck in a goroutine that does
 // not block serves nothing: what waits in its queue is stolen. The spawner blocks, its worker
 // runs one of the two spinners (runnext), and the other spinner can only start if the idle
