@@ -114,6 +114,9 @@ constexpr auto watch_interval_longest = std::chrono::milliseconds(1);
 // the queue's owner (worth_stealing()).
 constexpr auto steal_window = std::chrono::microseconds(20);
 constexpr auto steal_grace = std::chrono::microseconds(20);
+// How long an owner may start no goroutine at all before a thief takes its queue without
+// waiting out the steal_window (worth_stealing()).
+constexpr auto stuck_window = std::chrono::microseconds(5);
 // How long a queue may wait untouched behind its owner's runnext chain before the watcher
 // judges it a backlog however fast the owner runs (watch_processors()).
 constexpr auto queue_patience = std::chrono::milliseconds(1);
@@ -769,7 +772,14 @@ bool scheduler::worth_stealing(processor& thief, const processor& victim, std::s
   }
   processor::queue_watch& watch = thief.watches[static_cast<std::size_t>(victim.index)];
   const auto watched = now - watch.since;
-  if (watched < steal_window) return false;
+  if (watched < steal_window) {
+    // An owner that has started no goroutine at all for stuck_window is inside a long one
+    // (or its thread lost its core): it serves nothing before that one ends, so waiting out
+    // the window would only keep this worker idle. A group taking turns starts one every
+    // microsecond or so, and keeps its queue.
+    return watched >= stuck_window &&
+           victim.executions.load(std::memory_order_relaxed) == watch.runs;
+  }
   const std::uint64_t runs = victim.executions.load(std::memory_order_relaxed);
   const std::uint64_t served = runs - watch.runs;
   watch = {runs, now};

@@ -21,8 +21,10 @@
 //     global queue;
 //   - a machine looks, in order: every 61st slice one goroutine of the global queue (not its
 //     fresh ring), runnext, a spilled fresh goroutine if it is due its aged pick, its local
-//     queue, the global queue, then steals half of another processor's queue; another's
-//     runnext only if it sat there unchanged for 5 µs (its owner is busy with a long goroutine);
+//     queue, the global queue, then steals half of another processor's queue if it is a
+//     backlog (worth_stealing(): its owner would not get through it within 20 µs at the rate
+//     it ran goroutines over a 20 µs watch; or, sooner, it has started none for 5 µs, being
+//     inside a long one); another's runnext only if it sat there unchanged for 5 µs;
 //   - a goroutine taken from runnext inherits the current time slice (Go's inheritTime); once
 //     a chain of them has run for 10 ms, the queues go first, so a pair of goroutines that
 //     ready each other cannot starve the rest of the processor's queue;
