@@ -51,7 +51,8 @@ CHANNEL_WORKLOADS = ["seq"] + [f"{s}_cap{c}" for s in SHAPES for c in CAPACITIES
 OVERSUB_CAPACITIES = [1, 1024]
 SELECTS = ["SelectUncontended", "SelectSyncContended", "SelectAsyncContended", "SelectNonblock",
            "SelectNonblockReady"]
-LEGACY = (["pingpong", "sieve", "skynet", "skynet_live", "spawn", "workerpool", "parked"] +
+LEGACY = (["pingpong", "sieve", "skynet", "skynet_live", "spawn", "workerpool", "pipeline",
+           "parked"] +
           SELECTS + ["fanin", "cancel"])
 GROUPS = {
     "legacy": LEGACY,
@@ -93,6 +94,8 @@ def workload_invocations(workload, peers, channel_args, iterations):
         return each(workload, labels=RUNTIME_PEERS)
     if workload == "workerpool":
         return each(workload, [iterations], labels=RUNTIME_PEERS)
+    if workload == "pipeline":
+        return each(workload, [iterations], labels=["csp", "go"])  # not written for Boost.Fiber
     if workload in SELECTS:
         # csp's plain-thread rows of Go's select benchmarks are metrics of their own
         # ("<name>/threads"), compared with Go's goroutines, as before.
@@ -542,11 +545,11 @@ def main():
     machine = describe_machine()
 
     iterations, calibration = os.environ.get("CMP_WORK_ITERATIONS"), {}
-    if "workerpool" in workloads:
+    if "workerpool" in workloads or "pipeline" in workloads:
         if iterations is None:
             iterations, calibration = calibrate(build)
-        print(f"== workerpool: {iterations} xorshift iterations per job (~20 us; calibration "
-              f"{calibration or 'from CMP_WORK_ITERATIONS'})", flush=True)
+        print(f"== workerpool, pipeline: {iterations} xorshift iterations per job (~20 us; "
+              f"calibration {calibration or 'from CMP_WORK_ITERATIONS'})", flush=True)
     plan = [(w, workload_invocations(w, peers, channel_args, iterations or "0"))
             for w in workloads]
     total = sum(len(invs) for _, invs in plan) * reps

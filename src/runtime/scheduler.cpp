@@ -107,6 +107,9 @@ constexpr auto trim_delay = std::chrono::milliseconds(20);
 constexpr auto time_slice = std::chrono::milliseconds(10);
 // How long a stealer waits before it takes another processor's runnext.
 constexpr auto runnext_grace = std::chrono::microseconds(5);
+// How long, on average, goroutines readied into a processor's runnext may wait there for the
+// goroutine running before the watcher moves them (watch_processors()).
+constexpr auto runnext_wait_grace = std::chrono::microseconds(10);
 // How often the watching idle machine looks at the runnext slots: at first, and at most.
 constexpr auto watch_interval_first = std::chrono::microseconds(50);
 constexpr auto watch_interval_longest = std::chrono::milliseconds(1);
@@ -900,7 +903,8 @@ bool scheduler::work_visible(bool count_runnext) {
 
 // The watcher's look, after an interval asleep: true when some processor's runnext holds the
 // goroutine it held at the last look (its generation unchanged), so that it has waited at
-// least an interval behind a goroutine that does not block; or when some processor's queue is
+// least an interval behind a goroutine that does not block; or held one at both looks while its
+// owner ran fewer than one goroutine per runnext_wait_grace; or when some processor's queue is
 // a backlog, as worth_stealing() judges one over the interval since the last look, or has
 // waited queue_patience without its owner taking any of it (an owner walking a runnext chain
 // of short runs serves at a high rate, but not its queue). Such a queue is left in
@@ -915,16 +919,25 @@ bool scheduler::watch_processors(machine& m, bool judge) {
     processor& p = *processors_[i];
     machine::look& look = m.looks[static_cast<std::size_t>(i)];
     const std::uint64_t generation = p.runnext_generation.load(std::memory_order_relaxed);
-    if (judge && p.runnext.load(std::memory_order_seq_cst) != nullptr &&
-        look.runnext_generation == generation) {
-      stale = true;
-    }
+    const bool runnext_held = p.runnext.load(std::memory_order_seq_cst) != nullptr;
+    if (judge && runnext_held && look.runnext_generation == generation) stale = true;
     look.runnext_generation = generation;
+    const bool runnext_held_before = std::exchange(look.runnext_held, runnext_held);
     if (&p == m.owned) continue;
     const std::size_t queued = p.size_hint.load(std::memory_order_seq_cst);
     const std::uint64_t executions = p.executions.load(std::memory_order_relaxed);
     const std::uint64_t served = executions - look.executions;
     look.executions = executions;
+    // A runnext held at both looks by an owner that ran goroutines slower than one per
+    // steal_grace meanwhile: its goroutines compute, and whatever each one readies waits for
+    // it, a different goroutine each time (two stages of a pipeline taking turns on one
+    // worker), so the generation test above never fires. A pair handing off runs thousands
+    // per interval.
+    if (judge && runnext_held && runnext_held_before &&
+        interval > std::chrono::duration_cast<std::chrono::nanoseconds>(runnext_wait_grace) *
+                       static_cast<std::int64_t>(served)) {
+      stale = true;
+    }
     const std::uint64_t pops = p.local_pops.load(std::memory_order_relaxed);
     if (queued == 0 || pops != look.local_pops) look.pops_since = now;
     look.local_pops = pops;

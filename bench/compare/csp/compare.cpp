@@ -283,6 +283,40 @@ void workerpool(std::uint64_t iterations) {
   result("workerpool_ceiling", sequential_ms / (workers * ceiling_ms), "efficiency");
 }
 
+// --- 5b. pipeline ----------------------------------------------------------------------------
+// Two stages that both compute, joined by a channel of capacity 1: the first does ~20 µs of work
+// per item and sends the result, the second receives it and does ~20 µs more (the worker pool's
+// calibrated job, twice). Efficiency as in the worker pool: one plain thread doing both stages'
+// work for every item, over 2 x the pipeline's wall time. What it shows: whether a runtime lets
+// two goroutines that keep readying each other compute on two workers at once.
+void pipeline(std::uint64_t iterations) {
+  constexpr int items = 10'000;
+  constexpr int stages = 2;
+  auto start = clock_type::now();
+  std::uint64_t expected = 0;
+  for (int i = 0; i < items; ++i) expected += work(work(i + 1, iterations), iterations);
+  const double sequential_ms = ms_since(start);
+  csp::run([&] {
+    const auto start = clock_type::now();
+    csp::channel<std::uint64_t> middle(1);
+    csp::channel<std::uint64_t> total(1);
+    csp::go([middle, iterations] {
+      for (int i = 0; i < items; ++i) middle.send(work(i + 1, iterations));
+      middle.close();
+    });
+    csp::go([middle, total, iterations] {
+      std::uint64_t sum = 0;
+      for (std::uint64_t value : middle) sum += work(value, iterations);
+      total.send(sum);
+    });
+    const std::uint64_t sum = *total.receive();
+    const double parallel_ms = ms_since(start);
+    if (sum != expected) fail("pipeline checksum");
+    result("pipeline", sequential_ms / (stages * parallel_ms), "efficiency");
+    result("pipeline_ms", parallel_ms, "ms");
+  });
+}
+
 // Prints the iteration count that makes work() last ~20 µs here (median of 9 trials).
 void calibrate() {
   constexpr std::uint64_t probe = 1'000'000;
@@ -764,8 +798,8 @@ int main(int argc, char** argv) {
   if (argc >= 2) {
     const std::string w = argv[1];
     const bool no_outer_warm_up =
-        w == "workerpool" || w == "spawn" || w == "skynet" || w == "skynet_live" || w == "parked" ||
-        w == "calibrate" || w.starts_with("idle") ||
+        w == "workerpool" || w == "pipeline" || w == "spawn" || w == "skynet" ||
+        w == "skynet_live" || w == "parked" || w == "calibrate" || w.starts_with("idle") ||
         harness::parse_channel_workload(w.ends_with("/threads") ? w.substr(0, w.size() - 8) : w)
             .has_value();
     if (!no_outer_warm_up && harness::warm_up_wanted()) {
@@ -797,6 +831,8 @@ int run_workload(int argc, char** argv) {
     spawn(argc > 2 ? std::strtoll(argv[2], nullptr, 10) : 0);
   else if (w == "workerpool")
     workerpool(argc > 2 ? std::strtoull(argv[2], nullptr, 10) : 2000);
+  else if (w == "pipeline")
+    pipeline(argc > 2 ? std::strtoull(argv[2], nullptr, 10) : 2000);
   else if (w == "calibrate")
     calibrate();
   else if (w == "parked")

@@ -252,6 +252,42 @@ func spawn() {
 	result("spawn_mem", float64(peak-baseline)/n, "B/goroutine")
 }
 
+// --- 5b. pipeline (see ../csp/compare.cpp) ---
+func pipeline(iterations uint64) {
+	const items = 10000
+	const stages = 2
+	start := time.Now()
+	var expected uint64
+	for i := 0; i < items; i++ {
+		expected += work(work(uint64(i+1), iterations), iterations)
+	}
+	sequentialMs := msSince(start)
+
+	start = time.Now()
+	middle := make(chan uint64, 1)
+	total := make(chan uint64, 1)
+	go func() {
+		for i := 0; i < items; i++ {
+			middle <- work(uint64(i+1), iterations)
+		}
+		close(middle)
+	}()
+	go func() {
+		var sum uint64
+		for value := range middle {
+			sum += work(value, iterations)
+		}
+		total <- sum
+	}()
+	sum := <-total
+	parallelMs := msSince(start)
+	if sum != expected {
+		fail("pipeline checksum")
+	}
+	result("pipeline", sequentialMs/(stages*parallelMs), "efficiency")
+	result("pipeline_ms", parallelMs, "ms")
+}
+
 // --- 5. workerpool ---
 func workerpool(iterations uint64) {
 	const jobsCount = 20000
@@ -872,6 +908,12 @@ func runWorkload() {
 			iterations, _ = strconv.ParseUint(os.Args[2], 10, 64)
 		}
 		workerpool(iterations)
+	case "pipeline":
+		iterations := uint64(2000)
+		if len(os.Args) > 2 {
+			iterations, _ = strconv.ParseUint(os.Args[2], 10, 64)
+		}
+		pipeline(iterations)
 	case "calibrate":
 		calibrate()
 	case "parked":
