@@ -26,8 +26,8 @@
 //   - blocking system calls (file or socket I/O, std::mutex, std::this_thread::sleep_for) block
 //     the worker thread, not just the goroutine: wrap them in csp::blocking(f), which runs f on
 //     a separate, elastic pool of threads while the goroutine parks.
-// Stacks: 256 KiB by default (go_options::stack_size), committed lazily, pooled; see
-// docs/runtime.md for the overflow protection.
+// Stacks: 256 KiB by default (CSP_STACK_SIZE changes the default, go_options::stack_size one
+// goroutine's), committed lazily, pooled; see docs/runtime.md for the overflow protection.
 #pragma once
 
 #include <cstddef>
@@ -63,7 +63,7 @@ struct spawn_site {
 
 struct go_options {
   std::string name;                      // shown in diagnostics
-  std::size_t stack_size = 0;            // usable bytes; 0 means the default (256 KiB)
+  std::size_t stack_size = 0;            // usable bytes; 0: the default (256 KiB, CSP_STACK_SIZE)
   spawn_site site = spawn_site::here();  // where go() was called
 };
 

@@ -243,7 +243,7 @@ void scheduler::spawn(go_options&& options, task* (*place)(void* where, void* ar
     // parked took 4,602 bytes each at peak instead of 4,193. Taking the fault itself paces the
     // spawner to the workers that run its goroutines.
     if (owner != nullptr && closure_size <= record_pool<goroutine>::closure_capacity &&
-        (options.stack_size == 0 || options.stack_size == default_stack_size) &&
+        (options.stack_size == 0 || options.stack_size == default_stack_size()) &&
         (active_procs_.load(std::memory_order_relaxed) == 1 ||
          homes_.out() < homes_beside_other_workers)) {
       spawn_in_home(options, place, arg, *m);

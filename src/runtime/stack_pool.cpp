@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -60,6 +61,35 @@ guard_policy policy_from_environment() {
   return guard_policy::budgeted;
 }
 
+// CSP_STACK_SIZE (stack_pool.hpp), or 0 when it is unset or unusable.
+std::size_t stack_size_from_environment() noexcept {
+  const char* text = std::getenv("CSP_STACK_SIZE");
+  if (text == nullptr) return 0;
+  constexpr std::size_t smallest = 16 * 1024;
+  constexpr std::size_t largest = std::size_t{1} << 30;
+  char* end = nullptr;
+  errno = 0;
+  const unsigned long long value = std::strtoull(text, &end, 10);
+  unsigned long long unit = 1;
+  if (end != text && (*end == 'k' || *end == 'K')) {
+    unit = 1024;
+    ++end;
+  } else if (end != text && (*end == 'm' || *end == 'M')) {
+    unit = 1024 * 1024;
+    ++end;
+  }
+  const bool number = end != text && *end == '\0' && errno == 0 && text[0] != '-';
+  if (!number || value > largest / unit || value * unit < smallest) {
+    std::fprintf(
+        stderr,
+        "csp: ignoring CSP_STACK_SIZE=%s: want a size from 16K to 1024M (bytes, or K or M); "
+        "using %zu\n",
+        text, builtin_stack_size);
+    return 0;
+  }
+  return round_to_pages(static_cast<std::size_t>(value * unit));
+}
+
 }  // namespace
 
 struct stack_pool::state {
@@ -94,6 +124,14 @@ std::size_t excess_of(std::size_t pooled) noexcept {
 
 }  // namespace
 
+std::size_t default_stack_size() noexcept {
+  static const std::size_t size = [] {
+    const std::size_t chosen = stack_size_from_environment();
+    return chosen != 0 ? chosen : builtin_stack_size;
+  }();
+  return size;
+}
+
 stack_pool& stack_pool::instance() {
   // Never destroyed: goroutines may still be parked on pooled stacks at exit.
   static stack_pool* const pool = new stack_pool();
@@ -103,8 +141,8 @@ stack_pool& stack_pool::instance() {
 stack_pool::stack_pool() : state_(new state) {}
 
 stack stack_pool::allocate(std::size_t size, stack_cache* cache) {
-  size = round_to_pages(size == 0 ? default_stack_size : size);
-  if (cache != nullptr && size == default_stack_size) {
+  size = round_to_pages(size == 0 ? default_stack_size() : size);
+  if (cache != nullptr && size == default_stack_size()) {
     if (cache->count == 0) {
       // Refill half the cache in one visit to the shared pool, or, when the pool has none,
       // with fresh stacks made in one go.
@@ -134,7 +172,7 @@ stack stack_pool::allocate(std::size_t size, stack_cache* cache) {
 bool stack_pool::allocate_warm(stack_cache& cache, stack& out) {
   // The count first, without the lock: in a loop of go() that finds none, every call asks.
   if (cache.count == 0 && warm_default_.load(std::memory_order_relaxed) != 0) {
-    cache.count = take_warm(default_stack_size, cache.entries, stack_cache::capacity / 2);
+    cache.count = take_warm(default_stack_size(), cache.entries, stack_cache::capacity / 2);
     std::reverse(cache.entries, cache.entries + cache.count);  // as allocate() does
   }
   if (cache.count == 0 || !cache.entries[cache.count - 1].warm) return false;
@@ -221,7 +259,7 @@ std::size_t stack_pool::make_fresh(std::size_t size, stack* out, std::size_t wan
 
 void stack_pool::release(stack s, stack_cache* cache) noexcept {
   s.warm = true;
-  if (cache != nullptr && s.size_class() == default_stack_size) {
+  if (cache != nullptr && s.size_class() == default_stack_size()) {
     if (cache->count == stack_cache::capacity) {
       // Hand the older half back to the shared pool in one visit.
       constexpr std::size_t give = stack_cache::capacity / 2;
@@ -249,7 +287,7 @@ void stack_pool::release(stack s, stack_cache* cache) noexcept {
 // The lock-free copies that prefault_wanted() and trim_pending() read; with the lock held.
 void stack_pool::publish_counts_locked() noexcept {
   excess_.store(state_->warm_excess, std::memory_order_relaxed);
-  const auto found = state_->free.find(default_stack_size);
+  const auto found = state_->free.find(default_stack_size());
   warm_default_.store(found == state_->free.end() ? 0 : found->second.size(),
                       std::memory_order_relaxed);
 }
@@ -258,7 +296,7 @@ void stack_pool::prefault() noexcept {
   stack batch[prefault_batch];
   std::size_t count = 0;
   try {
-    count = make_fresh(default_stack_size, batch, prefault_batch);
+    count = make_fresh(default_stack_size(), batch, prefault_batch);
   } catch (const std::bad_alloc&) {
     // Out of address space or mappings: go() will meet the error itself. Want no more.
     prefault_credit_.store(0, std::memory_order_relaxed);
@@ -274,7 +312,7 @@ void stack_pool::prefault() noexcept {
     batch[i].warm = true;
   }
   detail::lock_guard lock(state_->mutex);
-  auto& cached = state_->free[default_stack_size];
+  auto& cached = state_->free[default_stack_size()];
   const std::size_t before = cached.size();
   // At the front: take_warm() hands out from the back, stacks whose pages are cached too.
   cached.insert(cached.begin(), batch, batch + count);

@@ -33,7 +33,8 @@
 //     lines are prefetched when the goroutine is switched to (prefetch_canary), so that the
 //     check does not wait on a cache and TLB miss (docs/runtime.md has the figures).
 // CSP_STACK_GUARD=always forces guarded stacks (and fails when the kernel limit is reached);
-// CSP_STACK_GUARD=never uses slabs only.
+// CSP_STACK_GUARD=never uses slabs only. CSP_STACK_SIZE sets the default size
+// (default_stack_size()).
 #pragma once
 
 #include <atomic>
@@ -63,8 +64,12 @@ struct stack {
   std::size_t size_class() const noexcept { return guarded ? size : size + slab_canary_bytes; }
 };
 
-// The default usable size of a goroutine stack.
-inline constexpr std::size_t default_stack_size = 256 * 1024;
+// The usable size of a goroutine stack when go() asks for none: 256 KiB, or CSP_STACK_SIZE
+// (bytes, or KiB and MiB with a K or M suffix; 16 KiB to 1 GiB, rounded up to pages), read
+// once, at the first call. A value outside that range, or not a number, is reported on stderr
+// and the built-in size is used.
+inline constexpr std::size_t builtin_stack_size = 256 * 1024;
+std::size_t default_stack_size() noexcept;
 
 // A processor's own few free stacks of the default size, so that spawning and exiting
 // goroutines do not meet at the pool's lock (Go's per-P stack cache). Used only by the machine
