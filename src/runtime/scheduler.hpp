@@ -36,7 +36,7 @@
 //     before runnext_grace anyway. So while one idle machine is the watcher, such a ready
 //     wakes nobody (a futex wake per ready cost a ping-pong on two workers 30%); the watcher
 //     sleeps with a timeout (50 µs, doubling to 1 ms while it finds nothing) and takes a
-//     runnext that sat unchanged for a whole interval, or that held a goroutine at both ends
+//     runnext that sat unchanged for a whole interval, or that holds a goroutine at the end
 //     of an interval in which its owner ran fewer than one goroutine per 10 µs (two
 //     computing stages readying each other by turns). It watches only while some machine
 //     runs goroutines. When it leaves to search, its search covers every runnext; when it
@@ -251,7 +251,6 @@ struct machine {
   // While it watches (go_idle), what it saw of each processor at its last look, and when.
   struct look {
     std::uint64_t runnext_generation = 0;
-    bool runnext_held = false;  // runnext held a goroutine at that look
     std::uint64_t executions = 0;
     std::uint64_t local_pops = 0;
     detail::steady_time pops_since{};  // since when local_pops has not moved, the queue held
