@@ -931,9 +931,8 @@ bool scheduler::watch_processors(machine& m, bool judge) {
     // since the last look: its goroutines compute, and whatever each one readies waits for
     // it, a different goroutine each time (two stages of a pipeline taking turns on one
     // worker), so the generation test above never fires. A pair handing off runs thousands
-    // per interval. (Until 2026-12-01 the runnext also had to be held at the last look, which
-    // cost every move an interval more: a pipeline over an unbuffered channel ran at 0.60-0.69
-    // efficiency instead of 0.71-0.74.)
+    // per interval. Held now is enough: requiring it at the last look as well cost every move
+    // an interval more (docs/runtime.md, "The runnext watcher").
     if (judge && runnext_held &&
         interval > std::chrono::duration_cast<std::chrono::nanoseconds>(runnext_wait_grace) *
                        static_cast<std::int64_t>(served)) {

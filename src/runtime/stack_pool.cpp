@@ -5,7 +5,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -67,8 +66,8 @@ std::size_t stack_size_from_environment() noexcept {
   if (text == nullptr) return 0;
   constexpr std::size_t smallest = 16 * 1024;
   constexpr std::size_t largest = std::size_t{1} << 30;
+  // A negative or overflowing number parses to a huge value, which the range check rejects.
   char* end = nullptr;
-  errno = 0;
   const unsigned long long value = std::strtoull(text, &end, 10);
   unsigned long long unit = 1;
   if (end != text && (*end == 'k' || *end == 'K')) {
@@ -78,7 +77,7 @@ std::size_t stack_size_from_environment() noexcept {
     unit = 1024 * 1024;
     ++end;
   }
-  const bool number = end != text && *end == '\0' && errno == 0 && text[0] != '-';
+  const bool number = end != text && *end == '\0';
   if (!number || value > largest / unit || value * unit < smallest) {
     std::fprintf(
         stderr,
@@ -141,8 +140,9 @@ stack_pool& stack_pool::instance() {
 stack_pool::stack_pool() : state_(new state) {}
 
 stack stack_pool::allocate(std::size_t size, stack_cache* cache) {
-  size = round_to_pages(size == 0 ? default_stack_size() : size);
-  if (cache != nullptr && size == default_stack_size()) {
+  const std::size_t standard = default_stack_size();
+  size = round_to_pages(size == 0 ? standard : size);
+  if (cache != nullptr && size == standard) {
     if (cache->count == 0) {
       // Refill half the cache in one visit to the shared pool, or, when the pool has none,
       // with fresh stacks made in one go.
