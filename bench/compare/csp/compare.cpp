@@ -288,8 +288,9 @@ void workerpool(std::uint64_t iterations) {
 // per item and sends the result, the second receives it and does ~20 µs more (the worker pool's
 // calibrated job, twice). Efficiency as in the worker pool: one plain thread doing both stages'
 // work for every item, over 2 x the pipeline's wall time. What it shows: whether a runtime lets
-// two goroutines that keep readying each other compute on two workers at once.
-void pipeline(std::uint64_t iterations) {
+// two goroutines that keep readying each other compute on two workers at once. A third argument
+// sets another capacity (0: unbuffered); the runner always uses 1.
+void pipeline(std::uint64_t iterations, std::size_t capacity) {
   constexpr int items = 10'000;
   constexpr int stages = 2;
   auto start = clock_type::now();
@@ -298,7 +299,7 @@ void pipeline(std::uint64_t iterations) {
   const double sequential_ms = ms_since(start);
   csp::run([&] {
     const auto start = clock_type::now();
-    csp::channel<std::uint64_t> middle(1);
+    csp::channel<std::uint64_t> middle(capacity);
     csp::channel<std::uint64_t> total(1);
     csp::go([middle, iterations] {
       for (int i = 0; i < items; ++i) middle.send(work(i + 1, iterations));
@@ -832,7 +833,8 @@ int run_workload(int argc, char** argv) {
   else if (w == "workerpool")
     workerpool(argc > 2 ? std::strtoull(argv[2], nullptr, 10) : 2000);
   else if (w == "pipeline")
-    pipeline(argc > 2 ? std::strtoull(argv[2], nullptr, 10) : 2000);
+    pipeline(argc > 2 ? std::strtoull(argv[2], nullptr, 10) : 2000,
+             argc > 3 ? std::strtoull(argv[3], nullptr, 10) : 1);
   else if (w == "calibrate")
     calibrate();
   else if (w == "parked")

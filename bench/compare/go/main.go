@@ -253,7 +253,7 @@ func spawn() {
 }
 
 // --- 5b. pipeline (see ../csp/compare.cpp) ---
-func pipeline(iterations uint64) {
+func pipeline(iterations uint64, capacity int) {
 	const items = 10000
 	const stages = 2
 	start := time.Now()
@@ -264,7 +264,7 @@ func pipeline(iterations uint64) {
 	sequentialMs := msSince(start)
 
 	start = time.Now()
-	middle := make(chan uint64, 1)
+	middle := make(chan uint64, capacity)
 	total := make(chan uint64, 1)
 	go func() {
 		for i := 0; i < items; i++ {
@@ -913,7 +913,11 @@ func runWorkload() {
 		if len(os.Args) > 2 {
 			iterations, _ = strconv.ParseUint(os.Args[2], 10, 64)
 		}
-		pipeline(iterations)
+		capacity := 1
+		if len(os.Args) > 3 {
+			capacity, _ = strconv.Atoi(os.Args[3])
+		}
+		pipeline(iterations, capacity)
 	case "calibrate":
 		calibrate()
 	case "parked":
