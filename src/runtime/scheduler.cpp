@@ -201,6 +201,11 @@ void goroutine_parker::note_wait(const detail::wait_reason& reason) noexcept {
   goroutine_.reason_cases.store(reason.cases, std::memory_order_relaxed);
 }
 
+bool goroutine_parker::polls_before_blocking() const noexcept {
+  static const bool several_cpus = detail::allowed_cpu_count() > 1;
+  return several_cpus && scheduler::instance().nothing_else_to_run();
+}
+
 void goroutine_parker::unpark(std::atomic<std::uint32_t>&) noexcept {
   // Only the party that took the sleeping bit out of the word wakes the goroutine, once, and
   // the goroutine's machine marked it waiting before it put the bit in (finish_request): a
@@ -385,6 +390,13 @@ std::uint64_t scheduler::take_id(machine* m) noexcept {
   // Only this machine writes the count: an increment without a locked instruction.
   owner_increment(p.spawned, std::memory_order_release);
   return p.next_id++;
+}
+
+bool scheduler::nothing_else_to_run() const noexcept {
+  const processor* const p = running_processor();
+  return p != nullptr && p->runnext.load(std::memory_order_relaxed) == nullptr &&
+         p->size_hint.load(std::memory_order_relaxed) == 0 &&
+         global_size_.load(std::memory_order_relaxed) == 0;
 }
 
 std::int64_t scheduler::live_goroutines() const noexcept {

@@ -95,6 +95,7 @@ class goroutine_parker final : public detail::parker {
   bool supports_deadline() const noexcept override { return false; }
   void note_wait(const detail::wait_reason& reason) noexcept override;
   bool sleeps_before_unlocking() const noexcept override { return true; }
+  bool polls_before_blocking() const noexcept override;
   void park_unlocking(std::atomic<std::uint32_t>& word, std::uint32_t observed,
                       detail::adaptive_mutex& lock) override CSP_RELEASE(lock);
 
@@ -301,6 +302,10 @@ class scheduler {
   // First thing a goroutine does whenever it (re)starts running: tells the sanitizers, and
   // finishes the request of a goroutine that handed this machine over to it.
   static void resumed(goroutine& g);
+
+  // Whether the running goroutine's processor holds nothing else to run: an empty runnext and
+  // local queue, and an empty global queue. False on a plain thread. A hint: relaxed loads.
+  bool nothing_else_to_run() const noexcept;
 
   // Goroutines spawned and not yet exited. Never less than the true count at some moment
   // during the call (exits are read before spawns); exact when nothing spawns meanwhile.

@@ -36,6 +36,7 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -426,6 +427,31 @@ TEST_P(GoroutineOneWorker, YieldLetsTheOtherGoroutineRun) {
   int repeats = 0;
   for (std::size_t i = 1; i < order.size(); ++i) repeats += order[i] == order[i - 1];
   EXPECT_EQ(repeats, 0) << std::string(order.begin(), order.end());
+}
+
+TEST_P(GoroutineOneWorker, ASelectPollsBeforeBlockingOnlyWhileItsWorkerHasNothingElse) {
+  // A select that finds nothing ready polls a little before it queues (select.hpp,
+  // poll_before_blocking), but a goroutine does so only while its worker has nothing else to
+  // run: otherwise the poll would delay the goroutines waiting for that worker. With one worker,
+  // a goroutine that another one starts waits in the worker's queue until the starter blocks.
+  const bool several_cpus = csp::detail::allowed_cpu_count() > 1;
+  EXPECT_FALSE(csp::detail::current_parker().polls_before_blocking())
+      << "a plain thread's select queues at once (parker.hpp says why)";
+  const auto [alone, behind_a_queued_one, alone_again] = csp::run([] {
+    const bool first = csp::detail::current_parker().polls_before_blocking();
+    csp::channel<int> done;
+    csp::go([done] { done.send(1); });
+    const bool second = csp::detail::current_parker().polls_before_blocking();
+    done.receive();
+    // The sender is readied into this worker's runnext by our receive, or has run already:
+    // let it finish.
+    const auto give_up = std::chrono::steady_clock::now() + csp_test::patience;
+    while (csp::goroutine_count() > 1 && std::chrono::steady_clock::now() < give_up) csp::yield();
+    return std::tuple{first, second, csp::detail::current_parker().polls_before_blocking()};
+  });
+  EXPECT_EQ(alone, several_cpus);
+  EXPECT_FALSE(behind_a_queued_one);
+  EXPECT_EQ(alone_again, several_cpus);
 }
 
 TEST_P(GoroutineOneWorker, YieldStillAlternatesOnceTheAgedPickComesDue) {

@@ -45,6 +45,16 @@ class parker {
   // timed sleep of its own) gets deadlines from the waiter, through the timer service.
   virtual bool supports_deadline() const noexcept { return true; }
 
+  // Whether a select should poll its cases a little (select_poll_rounds) before it queues on
+  // them and blocks: a partner on another CPU usually answers within a few hundred
+  // nanoseconds, less than queueing on every channel, parking and being woken cost. A
+  // goroutine's parker says yes while the process may run on several CPUs and the goroutine's
+  // worker has nothing else to run, so that the poll takes time from nobody. A thread's says
+  // no: threads often outnumber the CPUs (SelectSyncContended/threads: three senders and a
+  // receiver on two), and a poll that does not yield the CPU took it from the partners it
+  // waited for (1.55x slower); its park() polls, yielding, once queued.
+  virtual bool polls_before_blocking() const noexcept { return false; }
+
   // Records why the party is about to block, for goroutine dumps and deadlock and leak reports
   // (a goroutine's parker; a thread's has nowhere to keep it). The parker knows its party, so
   // this costs no look-up of the current goroutine through thread-local storage.
