@@ -80,10 +80,12 @@ int allowed_cpu_count() noexcept {
   return cores == 0 ? 1 : static_cast<int>(cores);
 }
 
-bool polling_pays() noexcept {
-  static const bool several_cpus = allowed_cpu_count() > 1;
-  return several_cpus && &current_parker() == &the_thread_parker;
+bool several_cpus() noexcept {
+  static const bool several = allowed_cpu_count() > 1;
+  return several;
 }
+
+bool polling_pays() noexcept { return several_cpus() && &current_parker() == &the_thread_parker; }
 
 thread_census& thread_census::instance() noexcept {
   static thread_census census;

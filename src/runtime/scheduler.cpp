@@ -202,8 +202,7 @@ void goroutine_parker::note_wait(const detail::wait_reason& reason) noexcept {
 }
 
 bool goroutine_parker::polls_before_blocking() const noexcept {
-  static const bool several_cpus = detail::allowed_cpu_count() > 1;
-  return several_cpus && scheduler::instance().nothing_else_to_run();
+  return detail::several_cpus() && scheduler::instance().nothing_else_to_run();
 }
 
 void goroutine_parker::unpark(std::atomic<std::uint32_t>&) noexcept {

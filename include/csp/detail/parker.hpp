@@ -90,6 +90,10 @@ parker& thread_parker() noexcept;
 // it), at least 1. Read anew at each call.
 int allowed_cpu_count() noexcept;
 
+// Whether this process may run on more than one CPU (allowed_cpu_count() > 1), read once, at
+// the first call: with one CPU a partner cannot make progress while a party polls for it.
+bool several_cpus() noexcept;
+
 // Whether the caller should poll a little before it blocks: a plain thread, in a process that
 // may run on more than one CPU (a goroutine's worker has other goroutines to run instead, and
 // with one CPU the partner cannot make progress while we poll).
