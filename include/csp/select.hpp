@@ -113,11 +113,11 @@ template <class NeverReady>
 // Polls the `live` cases in `order` again, in rounds of doubling pauses, when the parker says
 // polling pays (parker::polls_before_blocking), and returns the position in `order` of the
 // case taken, or `live` if none became ready. In SelectAsyncContended two goroutines pass two
-// tokens through two channels, and about one select in a hundred found both channels empty
-// while the other goroutine held both tokens. Each of those queued on both channels, which sent
-// every operation on them through their locks until it left (the ring's slow bit): 3-7% of the
-// receives and sends. Polling first made the benchmark 0.83x as long (docs/runtime.md,
-// "A select polls before it blocks").
+// tokens through two channels, and one select in 60 to 80 found both channels empty while the
+// other goroutine held both tokens. Each of those queued on both channels, which sent every
+// operation on them through their locks until it left (the ring's slow bit): 3-7% of the
+// receives and sends (bench/compare/experiments/select-counts.patch counts them). Polling first
+// made the benchmark 0.83x as long (docs/runtime.md, "A select polls before it blocks").
 inline constexpr unsigned select_poll_rounds = 6;  // 63 pauses: 0.6 us on a 10 ns pause
 
 template <class At>
