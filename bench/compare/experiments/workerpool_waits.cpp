@@ -2,7 +2,8 @@
 // channel of capacity 100, results on another, 20,000 jobs of ~20 us), with every channel
 // operation timed, to see where the pool loses against its ceiling (bench/compare/README.md,
 // "workerpool" under run v). An operation that took over 2 us waited: the party parked, or
-// its worker ran someone else first. Printed per party: operations, waits, and their total.
+// its worker ran someone else first. Printed per party: operations, waits, and their total;
+// per thread of the process: its time on a core and waiting for one (schedstat).
 // workerpool_waits.go is the same program in Go, for a side-by-side run.
 //
 // Usage: workerpool_waits [ITERATIONS]   (the job length: `compare_csp calibrate` prints it)
@@ -48,20 +49,21 @@ struct tally {
   }
 };
 
-// Nanoseconds on a core and waiting for one, per csp-machine thread, by thread id.
-std::map<std::string, std::pair<double, double>> machine_times() {
+// Nanoseconds on a core and waiting for one, per thread of this process, by name and thread id:
+// the machines, and the thread that called csp::run, which waits beside them.
+std::map<std::string, std::pair<double, double>> thread_times() {
   std::map<std::string, std::pair<double, double>> times;
   DIR* tasks = ::opendir("/proc/self/task");
   if (tasks == nullptr) return times;
   while (const dirent* entry = ::readdir(tasks)) {
+    if (entry->d_name[0] == '.') continue;
     const std::string dir = std::string("/proc/self/task/") + entry->d_name;
     std::string name;
     std::getline(std::ifstream(dir + "/comm"), name);
-    if (name != "csp-machine") continue;
     double on_cpu = 0;
     double waiting = 0;
     std::ifstream(dir + "/schedstat") >> on_cpu >> waiting;
-    times[entry->d_name] = {on_cpu, waiting};
+    times[name + "-" + entry->d_name] = {on_cpu, waiting};
   }
   ::closedir(tasks);
   return times;
@@ -75,7 +77,7 @@ int main(int argc, char** argv) {
   constexpr int workers = 2;
   csp::run([&] {
     tally consumer, producer, receives[workers], sends[workers];
-    const auto before = machine_times();
+    const auto before = thread_times();
     const auto start = clock_type::now();
     csp::channel<int> jobs(100);
     csp::channel<std::uint64_t> results(100);
@@ -101,7 +103,7 @@ int main(int argc, char** argv) {
     });
     for (int j = 0; j < jobs_count; ++j) consumer.time([&] { (void)results.receive(); });
     const double ms = std::chrono::duration<double, std::milli>(clock_type::now() - start).count();
-    const auto after = machine_times();
+    const auto after = thread_times();
     done.wait();
     std::printf("parallel %.1f ms | ", ms);
     consumer.print("consumer");
@@ -114,7 +116,7 @@ int main(int argc, char** argv) {
     for (const auto& [id, times] : after) {
       const auto then = before.find(id);
       if (then == before.end()) continue;
-      std::printf("machine %s: on a core %.1f ms, waiting for one %.1f ms  ", id.c_str(),
+      std::printf("thread %s: on a core %.1f ms, waiting for one %.1f ms  ", id.c_str(),
                   (times.first - then->second.first) / 1e6,
                   (times.second - then->second.second) / 1e6);
     }
