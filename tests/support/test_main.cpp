@@ -1,19 +1,41 @@
 // test_main.cpp: GoogleTest's main, plus a watchdog that turns a hung test into a fast failure.
 //
 // Every test gets a time limit (CSP_TEST_TIMEOUT_S, 60 s by default; sanitizer builds are slow).
-// A test still running past it is named on stderr and the process aborts, so a deadlock shows up
-// as "watchdog: Suite.Name hung for 60 s" instead of a silent CTest timeout.
+// A test still running past it is named on stderr, with a dump of every goroutine (what each is
+// blocked on, and where it was spawned), and the process aborts, so a deadlock shows up as
+// "watchdog: Suite.Name hung for 60 s" and its goroutines instead of a silent CTest timeout.
 #include <gtest/gtest.h>
 
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
+#include <future>
 #include <mutex>
 #include <string>
 #include <thread>
 
+#include "csp/diagnostics.hpp"
+
 namespace {
+
+// Writes every goroutine to stderr, then aborts. The dump runs on a thread of its own and gets
+// a few seconds at most: a hang inside the runtime may hold what the dump needs, and the abort
+// must come regardless. (A hang of 2026-12-01 in the aarch64 CI run left only the test's name.)
+[[noreturn]] void dump_goroutines_and_abort() {
+  std::packaged_task<void()> dump([] {
+    const std::string text = csp::goroutine_dump();
+    std::fprintf(stderr, "goroutines at the time:\n%s\n", text.empty() ? "(none)" : text.c_str());
+    std::fflush(stderr);
+  });
+  std::future<void> written = dump.get_future();
+  std::thread(std::move(dump)).detach();
+  if (written.wait_for(std::chrono::seconds(5)) != std::future_status::ready) {
+    std::fprintf(stderr, "(the goroutine dump did not finish within 5 s)\n");
+    std::fflush(stderr);
+  }
+  std::abort();
+}
 
 class watchdog : public testing::EmptyTestEventListener {
  public:
@@ -54,7 +76,7 @@ class watchdog : public testing::EmptyTestEventListener {
         std::fprintf(stderr, "\nwatchdog: %s hung for %lld s; aborting\n", name_.c_str(),
                      static_cast<long long>(limit_.count()));
         std::fflush(stderr);
-        std::abort();
+        dump_goroutines_and_abort();
       }
     }
   }
