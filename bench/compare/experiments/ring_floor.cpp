@@ -8,7 +8,8 @@
 // alternated with Go's and csp's SelectAsyncContended:
 //   bench/compare/run.sh SelectAsyncContended     # builds build/compare (csp and Go)
 //   g++ -O2 -std=c++20 -pthread -Iinclude bench/compare/experiments/ring_floor.cpp
-//       build/compare/libcsp.a -o /tmp/ring_floor       (one line)
+//       build/compare/libcsp.a -o /tmp/ring_floor       (one line; or build/release/bench/
+//       csp_ring_floor, which bench/CMakeLists.txt builds so that both compilers check it)
 //   for i in $(seq 9); do /tmp/ring_floor 1; build/compare/compare_go SelectAsyncContended;
 //     build/compare/compare_csp SelectAsyncContended; done      (one line)
 //
@@ -41,12 +42,6 @@ namespace {
 
 constexpr std::int64_t operations = 1'000'000;
 
-void relax() {
-#if defined(__x86_64__)
-  __builtin_ia32_pause();
-#endif
-}
-
 int coin(std::uint64_t& state) {  // xorshift64, as the floor's loop draws its first channel
   state ^= state << 13;
   state ^= state >> 7;
@@ -63,7 +58,7 @@ double two_threads(Body body) {
   std::chrono::steady_clock::time_point start;
   auto run = [&](std::uint64_t seed) {
     if (arrived.fetch_add(1) == 1) start = std::chrono::steady_clock::now();
-    while (arrived.load() < 2) relax();
+    while (arrived.load() < 2) csp::detail::cpu_relax();
     body(operations / 2, seed);
   };
   std::thread first(run, 0x9e3779b97f4a7c15ull);
@@ -139,7 +134,7 @@ struct alignas(64) crossbeam_ring {
         continue;
       }
       if (stamp == position && tail.load() == position) return false;
-      relax();
+      csp::detail::cpu_relax();
       position = head.load(std::memory_order_relaxed);
     }
   }
@@ -155,7 +150,7 @@ struct alignas(64) crossbeam_ring {
         }
         continue;
       }
-      relax();  // never full here: two tokens, capacity 2 each
+      csp::detail::cpu_relax();  // never full here: two tokens, capacity 2 each
       position = tail.load(std::memory_order_relaxed);
     }
   }
@@ -175,7 +170,7 @@ struct alignas(64) one_word_ring {
       if (head == static_cast<std::uint32_t>(word >> 32)) return false;
       slot& s = slots[head % 2];
       if (s.stamp.load(std::memory_order_acquire) != head + 1) {
-        relax();
+        csp::detail::cpu_relax();
         word = state.load(std::memory_order_acquire);
         continue;
       }
@@ -192,7 +187,7 @@ struct alignas(64) one_word_ring {
     for (;;) {
       const auto tail = static_cast<std::uint32_t>(word >> 32);
       if (tail - static_cast<std::uint32_t>(word) == 2) {  // never here: see crossbeam_ring
-        relax();
+        csp::detail::cpu_relax();
         word = state.load(std::memory_order_acquire);
         continue;
       }
@@ -215,7 +210,7 @@ struct alignas(64) spin_lock_ring {
     for (;;) {
       std::uint32_t expected = 0;
       if (lock.compare_exchange_weak(expected, 1, std::memory_order_acquire)) return;
-      while (lock.load(std::memory_order_relaxed) != 0) relax();
+      while (lock.load(std::memory_order_relaxed) != 0) csp::detail::cpu_relax();
     }
   }
   void release() { lock.store(0, std::memory_order_release); }

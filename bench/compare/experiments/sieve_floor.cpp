@@ -146,13 +146,12 @@ std::byte* take_stack() {
   return stacks[stacks_used++];
 }
 
-task* spawn(void (*body)(task&), channel* in, channel* out, int prime) {
+void spawn(void (*body)(task&), channel* in, channel* out, int prime) {
   std::byte* top = take_stack() + stack_size;
   top -= (sizeof(task) + 63) & ~std::size_t{63};
   auto* t = new (top) task{body, {}, in, out, prime};
   t->self.sp = csp::platform::prepare_fiber_stack(top, &fiber_main, t);
   the_scheduler.ready(&t->self);
-  return t;
 }
 
 void generate(task& t) {
@@ -168,7 +167,7 @@ void filter(task& t) {
 
 // The main goroutine: sieve_chain's loop and the collector in one, as sieve1.go's main is.
 int result_prime = 0;
-void sieve_main(task& t) {
+void sieve_main(task&) {
   constexpr int n = 2000;
   channel* ch = new channel;
   spawn(generate, nullptr, ch, 0);
@@ -180,7 +179,6 @@ void sieve_main(task& t) {
     ch = next;
   }
   // Done: back to the thread for good (this fiber and its chain stay blocked, as Go's do).
-  (void)t;
   fiber* const self = the_scheduler.current;
   the_scheduler.current = nullptr;
   csp_fiber_switch(&self->sp, the_scheduler.idle_sp);
