@@ -2,7 +2,8 @@
 // channel of capacity 100, results on another, 20,000 jobs of ~20 us), with every channel
 // operation timed, to see where the pool loses against its ceiling (bench/compare/README.md,
 // "workerpool" under run v). An operation that took over 2 us waited: the party parked, or
-// its worker ran someone else first. Printed per party: operations, waits, and their total;
+// its worker ran someone else first. Printed per party: operations, waits, their total and how
+// many fell under 4, 8, 16, 32 and 64 us;
 // per thread of the process: its time on a core and waiting for one (schedstat).
 // workerpool_waits.go is the same program in Go, for a side-by-side run.
 //
@@ -31,6 +32,8 @@ struct tally {
   long operations = 0;
   long waits = 0;
   double waited_us = 0;
+  // Waits by length: under 4, 8, 16, 32 and 64 us, and longer.
+  long by_length[6] = {};
 
   template <class Operation>
   void time(Operation operation) {
@@ -41,11 +44,17 @@ struct tally {
     if (us > 2) {
       ++waits;
       waited_us += us;
+      int bucket = 0;
+      for (double bound = 4; bucket < 5 && us >= bound; bound *= 2) ++bucket;
+      ++by_length[bucket];
     }
   }
 
   void print(const char* party) const {
-    std::printf("%s ops %ld waits %ld (%.1f ms)  ", party, operations, waits, waited_us / 1000);
+    std::printf(
+        "%s ops %ld waits %ld (%.1f ms) [<4us %ld, <8 %ld, <16 %ld, <32 %ld, <64 %ld, more %ld]  ",
+        party, operations, waits, waited_us / 1000, by_length[0], by_length[1], by_length[2],
+        by_length[3], by_length[4], by_length[5]);
   }
 };
 
