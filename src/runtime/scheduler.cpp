@@ -53,9 +53,13 @@ processor* running_processor() noexcept {
   return m != nullptr && m->owned != nullptr && m->current != nullptr ? m->owned : nullptr;
 }
 
+// The prefetch helpers below are always inlined: a function whose only effects are prefetches
+// is pure to GCC, which deletes every call to it that it did not inline (GCC 12 at -O2 deletes
+// calls to such a function, loop or no loop). Inlining is all that keeps them today.
+
 // Starts loading a goroutine's record into the cache (every line of it: the scheduler reads
 // its saved stack pointer, fiber, stack bounds, parker and status when it switches to it).
-void prefetch_record(const goroutine& g) noexcept {
+[[gnu::always_inline]] inline void prefetch_record(const goroutine& g) noexcept {
   const auto* bytes = reinterpret_cast<const char*>(&g);
   for (std::size_t offset = 0; offset < sizeof(goroutine); offset += 64) {
     __builtin_prefetch(bytes + offset);
@@ -67,7 +71,7 @@ void prefetch_record(const goroutine& g) noexcept {
 // deep). Called when it goes into runnext, some 100 ns before it runs: in a chain of goroutines
 // (a sieve) every one of them is cold by then. A goroutine whose record stayed in its home
 // (take_stack()) gets the 16 lines above its stack pointer.
-void prefetch_frames(const goroutine& g) noexcept {
+[[gnu::always_inline]] inline void prefetch_frames(const goroutine& g) noexcept {
   if (g.sp == nullptr) return;  // not started, in a home: no frames yet
   const auto from = reinterpret_cast<std::uintptr_t>(g.sp);
   auto to = reinterpret_cast<std::uintptr_t>(&g);
