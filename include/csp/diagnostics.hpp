@@ -1,6 +1,7 @@
 // diagnostics.hpp: seeing what goroutines do — dumps and leak checks.
 //
 //   csp::dump_goroutines(std::cerr);   // like Go's SIGQUIT dump, on demand
+//   std::cerr << csp::scheduler_trace();   // like Go's GODEBUG=schedtrace, for a hang
 //
 //   goroutine 7 "reader" [chan receive (int, capacity 0)]:
 //   	spawned at src/ingest.cpp:42 in start_readers
@@ -33,6 +34,12 @@ void dump_goroutines(std::ostream& out);
 
 // Returns the dump as a string.
 std::string goroutine_dump();
+
+// Returns the scheduler's state, as Go's GODEBUG=schedtrace prints it: how many workers are
+// idle or searching for work, the global queue's length, and per processor whether it may run,
+// its runnext slot and queue length and how many goroutines it has run. For hangs: it takes no
+// lock, so it answers even when the runtime is stuck; each figure may be a moment stale.
+std::string scheduler_trace();
 
 // Finds goroutines that outlive a scope, such as a test. Construct it at the start; report()
 // gives every goroutine started since then that is still alive after a grace period (for

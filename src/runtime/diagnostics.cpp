@@ -109,6 +109,8 @@ std::string goroutine_dump() {
   return out.str();
 }
 
+std::string scheduler_trace() { return runtime::scheduler::instance().trace(); }
+
 goroutine_leak_check::goroutine_leak_check() {
   runtime::scheduler::instance().for_each_goroutine(
       [this](const runtime::goroutine& g) { before_.push_back(g.id); });

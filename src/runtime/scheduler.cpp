@@ -402,6 +402,33 @@ bool scheduler::nothing_else_to_run() const noexcept {
          global_size_.load(std::memory_order_relaxed) == 0;
 }
 
+std::string scheduler::trace() const {
+  const auto relaxed = std::memory_order_relaxed;
+  std::string text;
+  char line[256];
+  std::snprintf(line, sizeof line,
+                "sched: max_procs=%d idle_machines=%d spinning=%d watcher=%d global_queue=%zu "
+                "(fresh %zu) live_goroutines=%lld run_depth=%d blocking_calls=%ld\n",
+                active_procs_.load(relaxed), idle_count_.load(relaxed), spinning_.load(relaxed),
+                watcher_.load(relaxed), global_size_.load(relaxed),
+                global_fresh_size_.load(relaxed), static_cast<long long>(live_goroutines()),
+                run_depth_.load(relaxed), blocking_calls.load(relaxed));
+  text += line;
+  const int count = processor_count_.load(std::memory_order_acquire);
+  for (int i = 0; i < count; ++i) {
+    const processor& p = *processors_[i];
+    std::snprintf(line, sizeof line,
+                  "  P%d: %s, may_run=%u, runnext=%s, queued=%zu, executions=%llu, "
+                  "local_pops=%llu\n",
+                  p.index, p.active.load(relaxed) ? "active" : "retired", p.may_run.load(relaxed),
+                  p.runnext.load(relaxed) != nullptr ? "set" : "empty", p.size_hint.load(relaxed),
+                  static_cast<unsigned long long>(p.executions.load(relaxed)),
+                  static_cast<unsigned long long>(p.local_pops.load(relaxed)));
+    text += line;
+  }
+  return text;
+}
+
 std::int64_t scheduler::live_goroutines() const noexcept {
   // Exits first, then spawns: a goroutine counted as exited was counted as spawned before it
   // ran (its spawn happens before its exit), so the difference never falls below the truth.
@@ -883,26 +910,37 @@ goroutine* scheduler::steal(processor& thief, int judged_backlog) {
 // Idle machines.
 
 void scheduler::wake_idle_machine() {
-  if (idle_count_.load(std::memory_order_seq_cst) == 0) return;
-  // One spinning machine at a time is enough to find new work.
-  int expected = 0;
-  if (!spinning_.compare_exchange_strong(expected, 1, std::memory_order_seq_cst)) return;
-  machine* sleeper = nullptr;
-  {
-    detail::lock_guard guard(idle_lock_);
-    if (!idle_machines_.empty()) {
-      sleeper = idle_machines_.back();
-      idle_machines_.pop_back();
-      idle_count_.fetch_sub(1, std::memory_order_seq_cst);
+  for (;;) {
+    if (idle_count_.load(std::memory_order_seq_cst) == 0) return;
+    // One spinning machine at a time is enough to find new work.
+    int expected = 0;
+    if (!spinning_.compare_exchange_strong(expected, 1, std::memory_order_seq_cst)) return;
+    machine* sleeper = nullptr;
+    {
+      detail::lock_guard guard(idle_lock_);
+      if (!idle_machines_.empty()) {
+        sleeper = idle_machines_.back();
+        idle_machines_.pop_back();
+        idle_count_.fetch_sub(1, std::memory_order_seq_cst);
+      }
     }
-  }
-  if (sleeper == nullptr) {
+    if (sleeper != nullptr) {
+      // The woken machine starts out spinning; it inherits the count taken above.
+      sleeper->wake_word.store(1, std::memory_order_release);
+      detail::futex_wake_one(sleeper->wake_word);
+      return;
+    }
+    // Every machine had left the idle list (searching or running), so no one was woken. But
+    // while our count stood in spinning_, other wakers took it for a searcher and left their
+    // work to it, and machines may have gone idle after their last look: a searcher that does
+    // not exist. Whoever gives the count back looks again, as a searcher leaving does in
+    // go_idle(): work seen now wakes a machine that went idle meanwhile. (Without this, the
+    // select stress test hung about one run in a hundred under qemu-aarch64, where a thread is
+    // often descheduled inside this window: both machines asleep, goroutines in the global
+    // queue, their wakers turned away by this count; docs/runtime.md, "Lost wake-ups".)
     spinning_.fetch_sub(1, std::memory_order_seq_cst);
-    return;
+    if (!work_visible()) return;
   }
-  // The woken machine starts out spinning; it inherits the count taken above.
-  sleeper->wake_word.store(1, std::memory_order_release);
-  detail::futex_wake_one(sleeper->wake_word);
 }
 
 bool scheduler::work_visible(bool count_runnext) {

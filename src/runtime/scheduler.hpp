@@ -54,8 +54,12 @@
 //
 // Lost wake-ups: a machine going idle increments idle_count_ and then re-checks every queue;
 // a producer pushes and then reads idle_count_/spinning_. Both sides use seq_cst operations,
-// so one of them sees the other (Dekker). The exception is a ready into an empty runnext, a
-// plain store: a machine that misses it there becomes the watcher, or one exists (ready_now).
+// so one of them sees the other (Dekker). A producer that finds spinning_ non-zero leaves its
+// work to that searcher, so whoever takes a count out of spinning_ looks again after: a
+// machine that stops searching (go_idle's re-check), and a waker that put a count in for a
+// machine it then found no more on the idle list (wake_idle_machine). The exception is a ready into
+// an empty runnext, a plain store: a machine that misses it there becomes the watcher, or one
+// exists (ready_now).
 #pragma once
 
 #include <atomic>
@@ -310,6 +314,9 @@ class scheduler {
   // Goroutines spawned and not yet exited. Never less than the true count at some moment
   // during the call (exits are read before spawns); exact when nothing spawns meanwhile.
   std::int64_t live_goroutines() const noexcept;
+  // The scheduler's state in a few lines (csp::scheduler_trace()): read without its locks, so a
+  // hung runtime can still be described; each figure may be a moment stale.
+  std::string trace() const;
   // csp::run() calls in progress: deadlock detection applies only under csp::run, as Go's
   // applies to a program whose main is a goroutine.
   void enter_run() noexcept { run_depth_.fetch_add(1, std::memory_order_seq_cst); }

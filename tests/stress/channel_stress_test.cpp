@@ -45,6 +45,7 @@
 #include <vector>
 
 #include "csp/channel.hpp"
+#include "support/stress_environment.hpp"
 
 namespace {
 
@@ -58,22 +59,6 @@ std::uint64_t splitmix64(std::uint64_t x) {
   x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
   x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
   return x ^ (x >> 31);
-}
-
-std::uint64_t stress_seed() {
-  if (const char* text = std::getenv("CSP_STRESS_SEED"); text != nullptr && *text != '\0') {
-    return std::strtoull(text, nullptr, 0);
-  }
-  std::random_device device;
-  return (std::uint64_t{device()} << 32) ^ device();
-}
-
-double stress_seconds() {
-  if (const char* text = std::getenv("CSP_STRESS_SECONDS"); text != nullptr && *text != '\0') {
-    const double seconds = std::strtod(text, nullptr);
-    if (seconds > 0) return seconds;
-  }
-  return 2.0;
 }
 
 class random_source {
@@ -584,8 +569,8 @@ template <class T>
 void run_stress(std::size_t capacity, scenario which) {
   const testing::TestInfo* info = testing::UnitTest::GetInstance()->current_test_info();
   const std::string name = std::string(info->test_suite_name()) + "." + info->name();
-  const std::uint64_t seed = stress_seed();
-  const double seconds = stress_seconds();
+  const std::uint64_t seed = csp::testing::stress_seed();
+  const double seconds = csp::testing::stress_seconds();
   std::cout << "[ stress   ] " << name << ": seed " << seed << ", budget " << seconds
             << " s (reproduce with CSP_STRESS_SEED=" << seed << ")" << std::endl;
   SCOPED_TRACE("CSP_STRESS_SEED=" + std::to_string(seed));

@@ -26,7 +26,6 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
-#include <cstdlib>
 #include <iostream>
 #include <optional>
 #include <random>
@@ -38,27 +37,12 @@
 #include "csp/go.hpp"
 #include "csp/select.hpp"
 #include "csp/wait_group.hpp"
+#include "support/stress_environment.hpp"
 
 namespace {
 
 using namespace std::chrono_literals;
 using std::chrono::steady_clock;
-
-std::uint64_t seed_from_environment() {
-  if (const char* text = std::getenv("CSP_STRESS_SEED"); text != nullptr && *text != '\0') {
-    return std::strtoull(text, nullptr, 0);
-  }
-  std::random_device device;
-  return (std::uint64_t{device()} << 32) ^ device();
-}
-
-double seconds_from_environment() {
-  if (const char* text = std::getenv("CSP_STRESS_SECONDS"); text != nullptr && *text != '\0') {
-    const double seconds = std::strtod(text, nullptr);
-    if (seconds > 0) return seconds;
-  }
-  return 2.0;
-}
 
 struct token {
   std::uint32_t producer = 0;
@@ -161,8 +145,8 @@ std::vector<received> consume(std::uint64_t seed, csp::channel<token> a, csp::ch
 }
 
 TEST(SelectStress, BufferedChannelsBetweenGoroutinesAndThreads) {
-  const std::uint64_t seed = seed_from_environment();
-  const double budget = seconds_from_environment();
+  const std::uint64_t seed = csp::testing::stress_seed();
+  const double budget = csp::testing::stress_seconds();
   std::cout << "[ stress   ] SelectStress: seed " << seed << ", budget " << budget
             << " s (reproduce with CSP_STRESS_SEED=" << seed << ")" << std::endl;
   std::mt19937_64 plan(seed);

@@ -26,6 +26,7 @@ namespace {
   std::packaged_task<void()> dump([] {
     const std::string text = csp::goroutine_dump();
     std::fprintf(stderr, "goroutines at the time:\n%s\n", text.empty() ? "(none)" : text.c_str());
+    std::fprintf(stderr, "%s\n", csp::scheduler_trace().c_str());
     std::fflush(stderr);
   });
   std::future<void> written = dump.get_future();

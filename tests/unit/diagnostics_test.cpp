@@ -155,6 +155,23 @@ TEST(Diagnostics, DumpShowsNameStateSpawnSiteAndWhatEachWaitsOn) {
   // next test's leak check does not see because it started before it.
 }
 
+TEST(Diagnostics, SchedulerTraceShowsTheWorkersAndEveryActiveProcessor) {
+  // A goroutine still running while the trace is taken: live, on a processor.
+  csp::channel<int> hold;
+  csp::go([=] { hold.receive(); });
+  const std::string trace = csp::scheduler_trace();
+  const int procs = csp::max_procs();
+  EXPECT_EQ(trace.rfind("sched: max_procs=" + std::to_string(procs) + " idle_machines=", 0), 0u)
+      << trace;
+  EXPECT_NE(trace.find(" global_queue="), std::string::npos) << trace;
+  EXPECT_NE(trace.find(" live_goroutines="), std::string::npos) << trace;
+  for (int p = 0; p < procs; ++p) {
+    EXPECT_NE(trace.find("\n  P" + std::to_string(p) + ": active, may_run="), std::string::npos)
+        << trace;
+  }
+  hold.send(1);
+}
+
 TEST(Diagnostics, LeakCheckNamesTheLeakedGoroutineAndItsSpawnSite) {
   csp::goroutine_leak_check leaks;
   csp::channel<int> never;

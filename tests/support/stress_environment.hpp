@@ -1,0 +1,31 @@
+// stress_environment.hpp: what the randomized stress tests read from the environment.
+//
+//   CSP_STRESS_SEED     the seed (decimal, or hex with 0x); random when unset. Every stress test
+//                       prints the seed it used, and its failures repeat it.
+//   CSP_STRESS_SECONDS  each test's time budget in seconds (default 2; a value that is not a
+//                       positive number means the default).
+#pragma once
+
+#include <cstdint>
+#include <cstdlib>
+#include <random>
+
+namespace csp::testing {
+
+inline std::uint64_t stress_seed() {
+  if (const char* text = std::getenv("CSP_STRESS_SEED"); text != nullptr && *text != '\0') {
+    return std::strtoull(text, nullptr, 0);
+  }
+  std::random_device device;
+  return (std::uint64_t{device()} << 32) ^ device();
+}
+
+inline double stress_seconds() {
+  if (const char* text = std::getenv("CSP_STRESS_SECONDS"); text != nullptr && *text != '\0') {
+    const double seconds = std::strtod(text, nullptr);
+    if (seconds > 0) return seconds;
+  }
+  return 2.0;
+}
+
+}  // namespace csp::testing
