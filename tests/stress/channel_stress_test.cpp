@@ -571,8 +571,7 @@ void run_stress(std::size_t capacity, scenario which) {
   const std::string name = std::string(info->test_suite_name()) + "." + info->name();
   const std::uint64_t seed = csp::testing::stress_seed();
   const double seconds = csp::testing::stress_seconds();
-  std::cout << "[ stress   ] " << name << ": seed " << seed << ", budget " << seconds
-            << " s (reproduce with CSP_STRESS_SEED=" << seed << ")" << std::endl;
+  csp::testing::announce_stress(name, seed, seconds);
   SCOPED_TRACE("CSP_STRESS_SEED=" + std::to_string(seed));
 
   const auto start = steady_clock::now();

@@ -147,8 +147,7 @@ std::vector<received> consume(std::uint64_t seed, csp::channel<token> a, csp::ch
 TEST(SelectStress, BufferedChannelsBetweenGoroutinesAndThreads) {
   const std::uint64_t seed = csp::testing::stress_seed();
   const double budget = csp::testing::stress_seconds();
-  std::cout << "[ stress   ] SelectStress: seed " << seed << ", budget " << budget
-            << " s (reproduce with CSP_STRESS_SEED=" << seed << ")" << std::endl;
+  csp::testing::announce_stress("SelectStress", seed, budget);
   std::mt19937_64 plan(seed);
   const auto deadline = steady_clock::now() + std::chrono::duration<double>(budget);
   const std::size_t capacities[] = {0, 1, 2, 5};

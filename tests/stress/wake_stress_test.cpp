@@ -133,8 +133,7 @@ outcome wake_in_rounds(std::uint64_t seed, round_barrier& rounds, const std::ato
 TEST(WakeStress, GoroutinesThatThreadsMakeRunnableAlwaysRun) {
   const std::uint64_t seed = csp::testing::stress_seed();
   const double budget = csp::testing::stress_seconds();
-  std::cout << "[ stress   ] WakeStress: seed " << seed << ", budget " << budget
-            << " s (reproduce with CSP_STRESS_SEED=" << seed << ")" << std::endl;
+  csp::testing::announce_stress("WakeStress", seed, budget);
   std::mt19937_64 plan(seed);
   const unsigned cpus = std::max(1u, std::thread::hardware_concurrency());
   const unsigned threads = cpus + 2 + static_cast<unsigned>(plan() % 3);

@@ -1,4 +1,5 @@
-// stress_environment.hpp: what the randomized stress tests read from the environment.
+// stress_environment.hpp: what the randomized stress tests read from the environment, and how
+// they announce it.
 //
 //   CSP_STRESS_SEED     the seed (decimal, or hex with 0x); random when unset. Every stress test
 //                       prints the seed it used, and its failures repeat it.
@@ -8,7 +9,9 @@
 
 #include <cstdint>
 #include <cstdlib>
+#include <iostream>
 #include <random>
+#include <string_view>
 
 namespace csp::testing {
 
@@ -26,6 +29,12 @@ inline double stress_seconds() {
     if (seconds > 0) return seconds;
   }
   return 2.0;
+}
+
+// Prints the seed and budget a stress test runs with, and how to run it again with that seed.
+inline void announce_stress(std::string_view name, std::uint64_t seed, double seconds) {
+  std::cout << "[ stress   ] " << name << ": seed " << seed << ", budget " << seconds
+            << " s (reproduce with CSP_STRESS_SEED=" << seed << ")" << std::endl;
 }
 
 }  // namespace csp::testing
